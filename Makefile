@@ -1,0 +1,48 @@
+# A thin front for people and CI; pyproject.toml is the source of truth for the package.
+# `make run` and `make test` work on a fresh Debian machine: they create .venv, install the
+# system library python-lzo builds against (liblzo2-dev) when running as root, and install
+# the package with its test dependencies.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+LZO_HEADER := /usr/include/lzo/lzo1x.h
+
+.PHONY: run test bench liblzo venv clean
+
+run: $(STAMP)
+	$(BIN)/xcfbench run --alloc xcf --fill text
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m xcfbench.bench
+
+# python-lzo compiles against liblzo2's headers.  Install them where we can (root with
+# apt-get); otherwise stop and say exactly what to run.
+liblzo:
+	@if [ -f $(LZO_HEADER) ] || $(BIN)/python -c 'import lzo' 2>/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing liblzo2-dev (python-lzo builds against it)"; \
+		(apt-get install -y -q liblzo2-dev || \
+		 (apt-get update -q && apt-get install -y -q liblzo2-dev)) >/dev/null || exit 1; \
+	else \
+		echo "liblzo2-dev is missing; python-lzo needs it. Run: sudo apt-get install liblzo2-dev" >&2; \
+		exit 1; \
+	fi
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	@$(MAKE) --no-print-directory liblzo
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $@
+
+venv: $(STAMP)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

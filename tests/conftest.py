@@ -1,0 +1,45 @@
+"""Shared fixtures: where ../shared is, and the kernel's reference answers."""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("XCFBENCH_SHARED", REPO.parent / "shared"))
+REFERENCE = SHARED / "reference"
+TRACES = REFERENCE / "traces"
+TRACE_FILES = ("seed-zero.trace", "seed-text-like.trace", "uniform.trace", "churn.trace")
+
+# reference.json names the verbatim 2011 text "xcfmalloc-v1src"; we call it xcfmalloc-v1.
+REFERENCE_NAMES = {"xcfmalloc-v1src": "xcfmalloc-v1"}
+
+
+@lru_cache(maxsize=None)
+def reference() -> dict:
+    with open(REFERENCE / "reference.json", encoding="utf-8") as f:
+        return json.load(f)
+
+
+@lru_cache(maxsize=None)
+def load_trace(name: str):
+    from xcfbench.trace import read_trace
+    return read_trace(TRACES / name)
+
+
+def reference_cases(allocators: set[str] | None = None):
+    """(trace, our allocator name, arch, expected) for every reference entry."""
+    cases = []
+    for trace, per_alloc in reference()["results"].items():
+        for ref_name, per_arch in per_alloc.items():
+            name = REFERENCE_NAMES.get(ref_name, ref_name)
+            if allocators is not None and name not in allocators:
+                continue
+            for arch, expected in per_arch.items():
+                cases.append(pytest.param(trace, name, arch, expected,
+                                          id=f"{trace}-{name}-{arch}"))
+    return cases

@@ -1,0 +1,57 @@
+"""What each reported figure is: its unit, which way is better, one line of help.
+
+Tables, comparisons and the regression gate all read this registry, so a new figure is
+declared once.  "exact" marks integer page counts of a deterministic simulation: for
+those any increase is a regression by default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    unit: str           # "pages", "bytes", "%", "x", "count"
+    better: str         # "lower", "higher" or "none" (informational)
+    help: str
+    exact: bool = False
+
+
+def _m(name, unit, better, help, exact=False):
+    return Metric(name, unit, better, help, exact)
+
+
+METRICS: dict[str, Metric] = {m.name: m for m in (
+    _m("curr_pages", "pages", "none", "pages held in frontswap (stored by zcache)", True),
+    _m("zv_page_count", "pages", "lower",
+       "pool pages the allocator reports (xcfmalloc: reserve pages excluded)", True),
+    _m("zv_desc_count", "count", "lower", "xcfmalloc block descriptors (24 B each on i386)", True),
+    _m("pages_held", "pages", "lower", "every page the allocator holds, reserves included", True),
+    _m("peak_pool_pages", "pages", "lower", "largest pool size seen during the run", True),
+    _m("metadata_bytes", "bytes", "lower", "descriptor/handle slab bytes outside the pool", True),
+    _m("effective_compression_pct", "%", "lower",
+       "(pool pages + metadata bytes/4096) / stored pages: the letter's figure"),
+    _m("effective_compression_pages_only_pct", "%", "lower",
+       "pool pages / stored pages, metadata left out"),
+    _m("stored_per_pool", "x", "higher", "stored pages per page of pool and metadata (density)"),
+    _m("comp_ratio", "x", "higher", "orig_data_size / pool bytes (zramctl's COMP-RATIO)"),
+    _m("mean_compressed_pct", "%", "none", "mean compressed size of stored pages / 4096"),
+    _m("failed_puts", "count", "lower", "puts zcache refused (pages went to the swap device)", True),
+    _m("succ_puts", "count", "none", "puts zcache stored", True),
+    _m("compr_data_size", "bytes", "none", "sum of compressed lengths of stored pages", True),
+    _m("pool_pages_after_compact", "pages", "lower", "pool pages after compaction", True),
+    _m("pages_compacted", "pages", "higher", "pages compaction gave back", True),
+    # replay
+    _m("pool_pages", "pages", "lower", "pool pages the allocator reports at the end", True),
+    _m("failed_allocs", "count", "lower", "allocations the allocator refused", True),
+    _m("frees_of_failed", "count", "none", "frees of refused allocations (no-ops)", True),
+    _m("live_objects", "count", "none", "objects allocated and not freed", True),
+    _m("live_bytes", "bytes", "none", "sum of the sizes of live objects", True),
+    _m("desc_count", "count", "lower", "xcfmalloc descriptors, reserve excluded", True),
+)}
+
+
+def get_metric(name: str) -> Metric | None:
+    return METRICS.get(name)
