@@ -18,8 +18,8 @@ which is what makes its free legal.
 
 from __future__ import annotations
 
+import hashlib
 import os
-import random
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
@@ -103,9 +103,12 @@ def format_trace(ops: Iterable[tuple[int, int]], comments: Iterable[str] = ()) -
 
 
 def object_bytes(oid: int, size: int) -> bytes:
-    """The bytes --verify writes into object oid: seeded by the ID, so a read of the
-    wrong object or a shifted copy cannot pass."""
-    return random.Random(oid).randbytes(size)
+    """The bytes --verify writes into object oid: a 251-byte pattern hashed from the ID,
+    repeated.  A read of another object fails, and so does a copy shifted by fewer than
+    251 bytes, since 251 is prime and the pattern has no shorter period."""
+    seed = hashlib.blake2b(oid.to_bytes(8, "little"), digest_size=64).digest()
+    unit = (seed * 4)[:251]
+    return (unit * (size // 251 + 1))[:size]
 
 
 def parse_compact(spec: str | None) -> int | None:
