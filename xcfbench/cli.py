@@ -16,6 +16,7 @@ from rich.console import Console
 from . import __version__
 from .config import RunConfig, format_size, parse_alloc_options, parse_size
 from .errors import InputError
+from .formats import FORMATS
 
 PROG = "xcfbench"
 
@@ -75,6 +76,8 @@ def run_options(multi: bool = False) -> Callable:
             click.option("--opt", "opts", multiple=True, metavar="NAME=VALUE",
                          help="allocator option, e.g. chain_size=4 (repeatable)"),
             click.option("--json", "as_json", is_flag=True, help="print one JSON document"),
+            click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
+                         help="stdout: table (default), json (= --json), csv or markdown"),
             click.option("--output", "-o", "output", default=None, metavar="FILE",
                          help="also write the JSON document to FILE (atomically)"),
             click.option("--quiet", "-q", is_flag=True, help="no progress bar"),
@@ -102,13 +105,28 @@ def build_config(alloc: str, fill: str, kw: dict[str, Any]) -> RunConfig:
         alloc_options=parse_alloc_options(kw["opts"]), **extra)
 
 
-def emit_json(doc: dict[str, Any], output: str | None, to_stdout: bool) -> None:
+def output_format(kw: dict[str, Any]) -> str:
+    """--format, with --json as its older spelling."""
+    fmt = kw.get("fmt")
+    if kw.get("as_json"):
+        if fmt not in (None, "json"):
+            raise InputError(f"--json and --format {fmt} ask for different outputs; use one")
+        return "json"
+    return fmt or "table"
+
+
+def emit(doc: dict[str, Any], fmt: str, output: str | None, table: Callable[[], Any]) -> None:
+    """The JSON document to --output (atomically), and one artifact in fmt on stdout."""
+    from .formats import render_document
     from .results import dumps, write_atomic
-    text = dumps(doc)
     if output:
-        write_atomic(output, text)
-    if to_stdout:
-        sys.stdout.write(text)
+        write_atomic(output, dumps(doc))
+    if fmt == "json":
+        sys.stdout.write(dumps(doc))
+    elif fmt == "table":
+        _stdout().print(table())
+    else:
+        sys.stdout.write(render_document(doc, fmt))
 
 
 def _run_many(configs: list[RunConfig], quiet: bool):
@@ -143,12 +161,10 @@ def run(alloc: str, fill: str, **kw: Any) -> None:
     from .render import run_table
     from .results import document
     cfg = build_config(alloc, fill, kw)
+    fmt = output_format(kw)
     (result,) = _run_many([cfg], kw["quiet"])
-    if kw["as_json"] or kw["output"]:
-        emit_json(document("run", _config_doc(cfg, result), result.to_dict()), kw["output"],
-                  kw["as_json"])
-    if not kw["as_json"]:
-        _stdout().print(run_table(result))
+    emit(document("run", _config_doc(cfg, result), result.to_dict()), fmt, kw["output"],
+         lambda: run_table(result))
 
 
 @cli.command()
@@ -161,14 +177,12 @@ def compare(alloc: str | None, fill: str | None, **kw: Any) -> None:
     allocs = _split(alloc or "xvmalloc,xcfmalloc")
     fills = _split(fill or "zero,text")
     configs = [build_config(a, f, kw) for a in allocs for f in fills]
+    fmt = output_format(kw)
     results = _run_many(configs, kw["quiet"])
-    if kw["as_json"] or kw["output"]:
-        common = {**configs[0].to_dict(), **results[0].provenance,
-                  "alloc": [c.alloc for c in configs[::len(fills)]], "fill": fills}
-        emit_json(document("compare", common, [r.to_dict() for r in results]), kw["output"],
-                  kw["as_json"])
-    if not kw["as_json"]:
-        _stdout().print(compare_table(results))
+    common = {**configs[0].to_dict(), **results[0].provenance,
+              "alloc": [c.alloc for c in configs[::len(fills)]], "fill": fills}
+    emit(document("compare", common, [r.to_dict() for r in results]), fmt, kw["output"],
+         lambda: compare_table(results))
 
 
 @cli.command()
@@ -176,19 +190,17 @@ def compare(alloc: str | None, fill: str | None, **kw: Any) -> None:
 def reproduce(alloc: str | None, fill: str | None, **kw: Any) -> None:
     """The letter's four cases, published and measured side by side, with why each
     row differs."""
-    from .published import SEED_ROWS, compare_to_seed
+    from .published import SEED_ROWS, compare_to_seed, curr_pages_note
     from .render import reproduce_table
     from .results import document
     if alloc or fill:
         raise InputError("reproduce runs the letter's four cases; use compare for others")
     configs = [build_config(row.alloc, row.fill, kw) for row in SEED_ROWS]
+    fmt = output_format(kw)
     results = _run_many(configs, kw["quiet"])
     rows = [compare_to_seed(row, res, cfg) for row, res, cfg in zip(SEED_ROWS, results, configs)]
-    if kw["as_json"] or kw["output"]:
-        common = {**configs[0].to_dict(), **results[0].provenance, "alloc": None, "fill": None}
-        emit_json(document("reproduce", common, rows), kw["output"], kw["as_json"])
-    if not kw["as_json"]:
-        _stdout().print(reproduce_table(rows))
+    common = {**configs[0].to_dict(), **results[0].provenance, "alloc": None, "fill": None}
+    emit(document("reproduce", common, rows), fmt, kw["output"], lambda: reproduce_table(rows, curr_pages_note(configs[0])))
 
 
 @cli.command()
@@ -198,12 +210,15 @@ def reproduce(alloc: str | None, fill: str | None, **kw: Any) -> None:
 @click.option("--compact", default=None, help="'end' or 'every:N' operations")
 @click.option("--opt", "opts", multiple=True, metavar="NAME=VALUE", help="allocator option")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON document")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
+              help="stdout: table (default), json (= --json), csv or markdown")
 @click.option("--output", "-o", default=None, metavar="FILE",
               help="also write the JSON document to FILE (atomically)")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
 @click.argument("trace_path", metavar="TRACE")
 def replay(alloc: str, arch: str, verify: bool, compact: str | None, opts: tuple[str, ...],
-           as_json: bool, output: str | None, quiet: bool, trace_path: str) -> None:
+           as_json: bool, fmt: str | None, output: str | None, quiet: bool,
+           trace_path: str) -> None:
     """Replay a trace v1 file through an allocator and report its page accounting."""
     from .allocators import canonical_name
     from .arch import get_arch
@@ -215,16 +230,14 @@ def replay(alloc: str, arch: str, verify: bool, compact: str | None, opts: tuple
     arch_info = get_arch(arch)
     options = dict(parse_alloc_options(opts))
     parse_compact(compact)
+    fmt = output_format({"fmt": fmt, "as_json": as_json})
     trace = read_trace(trace_path)
     with ProgressBar(f"replay {trace.name}", enabled=not quiet) as bar:
         result = do_replay(trace, name, arch_info, verify=verify, compact=compact,
                            options=options, progress=bar)
-    if as_json or output:
-        config = {"alloc": name, "arch": arch_info.name, "trace": trace.name,
-                  "verify": verify, "compact": compact, "alloc_options": options}
-        emit_json(document("replay", config, result.to_dict()), output, as_json)
-    if not as_json:
-        _stdout().print(replay_table(result))
+    config = {"alloc": name, "arch": arch_info.name, "trace": trace.name,
+              "verify": verify, "compact": compact, "alloc_options": options}
+    emit(document("replay", config, result.to_dict()), fmt, output, lambda: replay_table(result))
     if verify and result.verify_errors:
         raise click.exceptions.Exit(1)
 
@@ -248,11 +261,10 @@ def list_() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: bad input is one line on stderr and exit status 2, never a traceback."""
     try:
-        cli.main(args=argv, prog_name=PROG, standalone_mode=False)
+        # Without standalone mode click returns an Exit's code instead of raising it.
+        code = cli.main(args=argv, prog_name=PROG, standalone_mode=False)
     except InputError as e:
         _fail(str(e))
-    except click.exceptions.NoSuchOption as e:
-        _fail(e.format_message())
     except click.UsageError as e:
         _fail(e.format_message())
     except click.exceptions.Exit as e:
@@ -265,9 +277,12 @@ def main(argv: list[str] | None = None) -> None:
         _fail("interrupted", 130)
     except BrokenPipeError:
         sys.exit(0)
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _fail(message: str, status: int = 2) -> None:
     sys.stderr.write(f"{PROG}: error: {message}\n")
     sys.exit(status)
+
+
+from . import cli_report  # noqa: E402,F401  (registers diff, check, sweep, plot)

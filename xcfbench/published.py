@@ -50,25 +50,26 @@ def explain(row: SeedRow, result, config) -> str:
     """One line: why a faithful re-run of this case does not print the letter's number."""
     hdr = result.zv_hdr_bytes
     clen = round(result.compr_data_size / result.curr_pages) if result.curr_pages else 0
-    exact = result.compressor == "lzo1x-1-linux31"
-    curr = (f"curr_pages: the cgroup overhead ({config.overhead_pages} pages) is calibrated"
-            " to the letter's runs, which themselves vary by ±60 pages")
     if row.fill == "zero" and row.alloc == "xvmalloc":
-        return (f"each zero page is {clen} bytes compressed + {hdr} zv_hdr"
-                + ("" if exact else " (python-lzo; Linux 3.1's lzo gives 28)")
-                + "; the letter's 1269 pages fit 69-76-byte objects, so its 'zero' pages were"
-                " probably not all zero (spec zcache-2011 §5.4); " + curr)
+        kernel = "" if result.compressor == "lzo1x-1-linux31" else " (Linux 3.1's lzo: 28)"
+        return (f"a zero page compresses to {clen} B{kernel} + {hdr} B zv_hdr; the letter's"
+                " 1269 pages imply 69-76 B objects: its pages were probably not all zero"
+                " (spec zcache-2011 §5.4)")
     if row.fill == "zero":
-        return (f"{clen + hdr}-byte objects + a {config.arch} block header fit one 128-byte"
-                " block, 32 a page; the letter's extra ~10 pages and 12 descriptors fit a few"
-                " hundred frees during its run; " + curr)
+        return (f"{clen + hdr} B objects fit one 128-byte block, 32 a page; the letter's extra"
+                " pages and descriptors fit a few hundred frees during its run")
     if row.alloc == "xvmalloc":
-        return ("objects over PAGE_SIZE/2 never share a page, so one page each; the letter's"
-                " few spare pages came from pages that compressed under 2 KiB; " + curr)
+        return ("objects over 2 KiB never share a page; the letter's run had a few pages"
+                " that compressed under 2 KiB")
     spans = (result.zv_desc_count / result.curr_pages) if result.curr_pages else 0
-    return (f"our corpus compresses to {result.mean_compressed_pct:.1f}% (the letter's text:"
-            f" ~75%, exact pages unknown); {spans:.3f} descriptors per page vs the letter's"
-            f" 1.743, i.e. a different share of objects spanning two blocks; " + curr)
+    return (f"our corpus averages {result.mean_compressed_pct:.1f}% (the letter's text ~75%,"
+            f" its pages unknown): {spans:.3f} descriptors a page vs 1.743, a different share"
+            " of objects spanning two blocks")
+
+
+def curr_pages_note(config) -> str:
+    return (f"curr_pages: the cgroup overhead ({config.overhead_pages} pages) is calibrated to"
+            " the letter's runs, which differ among themselves by up to 120 pages.")
 
 
 def compare_to_seed(row: SeedRow, result, config) -> dict:

@@ -74,7 +74,7 @@ def compare_table(results: list[RunResult], title: str = "") -> Table:
                           ("zv_page_count", "right"), ("zv_desc_count", "right"),
                           ("effective", "right"), ("Δ points", "right"),
                           ("stored/pool", "right"), ("failed puts", "right")):
-        t.add_column(name, justify=justify)
+        t.add_column(name, justify=justify, no_wrap=True)
     base: dict[str, RunResult] = {}
     for r in results:
         base.setdefault(r.fill, r)
@@ -96,19 +96,18 @@ def _coloured_delta(delta: float | None) -> str:
     return f"[{colour}]{delta:+.2f}[/]"
 
 
-def reproduce_table(rows: Iterable[dict[str, Any]]) -> Table:
+def reproduce_table(rows: Iterable[dict[str, Any]], note: str = "") -> Table:
     t = Table(title="The xcfmalloc v2 cover letter (2011), published vs measured",
-              title_justify="left", show_lines=True)
+              title_justify="left", caption=note or None, caption_justify="left")
     for name, justify in (("case", "left"), ("figure", "left"), ("published", "right"),
                           ("measured", "right"), ("difference", "right")):
-        t.add_column(name, justify=justify)
+        t.add_column(name, justify=justify, no_wrap=True)
     t.add_column("why it differs", ratio=1)
     for row in rows:
-        first = True
-        for figure, pub, got, diff in row["figures"]:
-            t.add_row(row["case"] if first else "", figure, pub, got, diff,
-                      row["why"] if first else "")
-            first = False
+        last = len(row["figures"]) - 1
+        for n, (figure, pub, got, diff) in enumerate(row["figures"]):
+            t.add_row(row["case"] if n == 0 else "", figure, pub, got, diff,
+                      row["why"] if n == 0 else "", end_section=n == last)
     return t
 
 
