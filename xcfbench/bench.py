@@ -3,6 +3,7 @@
   1. median whole-process time of `xcfbench run --alloc xcf --fill text` (target < 2 s)
   2. replay throughput, storage off, per allocator and reference trace (target >= 200k ops/s)
   3. the time of compact() on churn.trace for every allocator that compacts
+  4. a 4-run sweep with --jobs 1 and --jobs 2
 
 Speed is measured here, never asserted by unit tests.
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from .allocators import REGISTRY, create
 from .arch import I386
+from .sweep import bench_sweep
 from .trace import read_trace, replay
 
 REPO = Path(__file__).resolve().parents[1]
@@ -91,6 +93,7 @@ def main() -> None:
     bench_run()
     bench_replay()
     bench_compact()
+    bench_sweep(size_bytes=512 << 20, limit_bytes=256 << 20)
 
 
 if __name__ == "__main__":
