@@ -15,7 +15,7 @@ run: $(STAMP)
 	$(BIN)/xcfbench run --alloc xcf --fill text
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
 	$(BIN)/python -m xcfbench.bench

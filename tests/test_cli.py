@@ -122,3 +122,53 @@ def test_list_names_everything():
     res = CliRunner().invoke(cli, ["list"])
     for name in ("xvmalloc", "xcfmalloc", "zero", "text", "lzo1x-1"):
         assert name in res.stdout
+
+
+def test_gen_trace_regenerates_a_reference_trace(tmp_path):
+    out = tmp_path / "u.trace"
+    res = CliRunner().invoke(cli, ["gen-trace", "uniform", "-o", str(out)])
+    assert res.exit_code == 0 and res.stdout == ""
+    from xcfbench.trace import read_trace
+    assert read_trace(out).ops == read_trace(TRACES / "uniform.trace").ops
+
+
+def test_gen_trace_params_reach_the_generator():
+    res = CliRunner().invoke(cli, ["gen-trace", "constant", "-p", "count=3", "-p", "size=7"])
+    assert [l for l in res.stdout.splitlines() if not l.startswith("#")] == \
+        ["a 0 7", "a 1 7", "a 2 7"]
+
+
+def test_chain_size_and_classes_on_replay():
+    path = str(TRACES / "seed-text-like.trace")
+    res = CliRunner().invoke(cli, ["replay", "--alloc", "zs", "--chain-size", "4", "--classes",
+                                   "--json", path])
+    doc = json.loads(res.stdout)
+    assert doc["config"]["alloc_options"] == {"chain_size": 4}
+    classes = doc["results"]["allocator_stats"]["classes"]
+    assert max(c["pages_per_zspage"] for c in classes) <= 4
+    assert sum(c["pages_used"] for c in classes) == doc["results"]["pool_pages"]
+    table = CliRunner().invoke(cli, ["replay", "--alloc", "zs", "--classes", path]).stdout
+    assert "size classes" in table and "obj_allocated" in table
+
+
+@pytest.mark.parametrize("args,message", [
+    (["replay", "--alloc", "xv", "--classes", "t"], "--classes: xvmalloc has no size-class"),
+    (["replay", "--alloc", "xv", "--chain-size", "4", "t"], "--chain-size applies to zsmalloc"),
+    (["replay", "--alloc", "zs", "--chain-size", "3", "t"], "chain"),
+    (["compare", "--alloc", "xv,xcf", "--chain-size", "4"], "--chain-size applies to zsmalloc"),
+    (["gen-trace", "zipf"], "unknown trace kind 'zipf'"),
+    (["replay", "--alloc", "xv", "--compact", "end", str(TRACES / "churn.trace")],
+     "does not support compaction"),
+])
+def test_bad_class_options(capsys, args, message):
+    code, out, err = run_main(capsys, args)
+    assert (code, out) == (2, "") and message in err and err.count("\n") == 1
+
+
+def test_verify_failure_exits_1(capsys, monkeypatch, tmp_path):
+    from xcfbench.allocators.ideal import Ideal
+    path = tmp_path / "t.trace"
+    path.write_text("a 1 10\na 2 20\n")
+    monkeypatch.setattr(Ideal, "read", lambda self, h: b"wrong")
+    code, out, _ = run_main(capsys, ["replay", "--alloc", "ideal", "--verify", "--json", str(path)])
+    assert code == 1 and json.loads(out)["results"]["verify_errors"] == 2

@@ -21,6 +21,7 @@ from xcfbench.allocators import canonical_name, create
 from xcfbench.allocators.xcfmalloc import SENTINEL, XcfMalloc, XcfMallocV1
 from xcfbench.arch import I386, PAGE_SIZE, X86_64
 from xcfbench.errors import InputError
+from xcfbench import tracegen
 from xcfbench.trace import FREE, Trace, replay
 
 from .conftest import load_trace
@@ -277,29 +278,9 @@ def test_store_off_has_no_bytes():
 
 # -- compaction ---------------------------------------------------------------------------
 
-def phase_change(seed=1, n_small=8000, small=(32, 512), keep_small=0.1, n_large=3000,
-                 large=(2048, 4000), free_frac=0.5) -> Trace:
-    """Fill with small objects, free most of them at random, fill with large ones, free
-    half of everything."""
-    rng = random.Random(seed)
-    ops: list[tuple[int, int]] = []
-    live: list[int] = []
-
-    def free_random(k):
-        for _ in range(k):
-            j = rng.randrange(len(live))
-            live[j], live[-1] = live[-1], live[j]
-            ops.append((live.pop(), FREE))
-
-    for oid in range(n_small):
-        ops.append((oid, rng.randint(*small)))
-        live.append(oid)
-    free_random(int(n_small * (1 - keep_small)))
-    for oid in range(n_small, n_small + n_large):
-        ops.append((oid, rng.randint(*large)))
-        live.append(oid)
-    free_random(len(live) // 2)
-    return Trace(name="phase-change", ops=tuple(ops))
+def phase_change(seed=1) -> Trace:
+    """A small phase-change trace (xcfbench.tracegen), quick enough to verify byte by byte."""
+    return tracegen.phase_change(seed, n_small=8000, n_large=3000)
 
 
 def test_compaction_moves_a_small_block_into_a_dense_pages_hole():

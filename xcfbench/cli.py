@@ -25,7 +25,7 @@ def _stdout() -> Console:
     console = Console(soft_wrap=False)
     if not console.is_terminal:
         # A pipe or a file gets a table wide enough to need no wrapping.
-        console = Console(soft_wrap=False, width=max(console.width, 120))
+        console = Console(soft_wrap=False, width=max(console.width, 160))
     return console
 
 
@@ -74,7 +74,11 @@ def run_options(multi: bool = False) -> Callable:
             click.option("--verify", is_flag=True,
                          help="store real bytes; read back and decompress every page"),
             click.option("--opt", "opts", multiple=True, metavar="NAME=VALUE",
-                         help="allocator option, e.g. chain_size=4 (repeatable)"),
+                         help="allocator option, e.g. rule=v1 (repeatable)"),
+            click.option("--chain-size", type=int, default=None,
+                         help="zsmalloc pages per zspage at most, 4..16 [default: 8]"),
+            click.option("--classes", is_flag=True,
+                         help="also print the allocator's size-class table (zsmalloc)"),
             click.option("--json", "as_json", is_flag=True, help="print one JSON document"),
             click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
                          help="stdout: table (default), json (= --json), csv or markdown"),
@@ -88,7 +92,22 @@ def run_options(multi: bool = False) -> Callable:
     return decorate
 
 
-def build_config(alloc: str, fill: str, kw: dict[str, Any]) -> RunConfig:
+def with_chain_size(alloc: str, options: tuple, chain_size: int | None,
+                    strict: bool) -> tuple:
+    """Add --chain-size to the options of an allocator that has one.  In a comparison of
+    several allocators it applies to those with size classes; alone, it must apply."""
+    from .allocators import get_allocator_class
+    if chain_size is None:
+        return options
+    cls = get_allocator_class(alloc)
+    if "chain_size" not in cls.options:
+        if strict:
+            raise InputError(f"--chain-size applies to zsmalloc, not {cls.name}")
+        return options
+    return tuple(sorted(dict(options, chain_size=chain_size).items()))
+
+
+def build_config(alloc: str, fill: str, kw: dict[str, Any], strict: bool = True) -> RunConfig:
     extra = {}
     if kw["overhead_pages"] is not None:
         extra["overhead_pages"] = kw["overhead_pages"]
@@ -102,7 +121,8 @@ def build_config(alloc: str, fill: str, kw: dict[str, Any]) -> RunConfig:
         totalram_bytes=parse_size(kw["totalram"], "--totalram"),
         zv_hdr_sentinel=not kw["no_sentinel"], corpus=kw["corpus"], seed=kw["seed"],
         compact=kw["compact"], verify=kw["verify"],
-        alloc_options=parse_alloc_options(kw["opts"]), **extra)
+        alloc_options=with_chain_size(alloc, parse_alloc_options(kw["opts"]),
+                                      kw.get("chain_size"), strict), **extra)
 
 
 def output_format(kw: dict[str, Any]) -> str:
@@ -127,6 +147,12 @@ def emit(doc: dict[str, Any], fmt: str, output: str | None, table: Callable[[], 
         _stdout().print(table())
     else:
         sys.stdout.write(render_document(doc, fmt))
+
+
+def check_classes(alloc: str, wanted: bool) -> None:
+    from .allocators import get_allocator_class
+    if wanted and not get_allocator_class(alloc).has_size_classes:
+        raise InputError(f"--classes: {alloc} has no size-class table (zsmalloc has)")
 
 
 def _run_many(configs: list[RunConfig], quiet: bool):
@@ -158,13 +184,14 @@ def cli() -> None:
 def run(alloc: str, fill: str, **kw: Any) -> None:
     """One run: write --size of --fill pages in a --limit cgroup; zcache stores what is
     pushed out through --alloc."""
-    from .render import run_table
+    from .render import run_table, with_classes
     from .results import document
     cfg = build_config(alloc, fill, kw)
     fmt = output_format(kw)
+    check_classes(cfg.alloc, kw["classes"])
     (result,) = _run_many([cfg], kw["quiet"])
     emit(document("run", _config_doc(cfg, result), result.to_dict()), fmt, kw["output"],
-         lambda: run_table(result))
+         lambda: with_classes(run_table(result), result.allocator_stats, kw["classes"]))
 
 
 @cli.command()
@@ -176,7 +203,10 @@ def compare(alloc: str | None, fill: str | None, **kw: Any) -> None:
     from .results import document
     allocs = _split(alloc or "xvmalloc,xcfmalloc")
     fills = _split(fill or "zero,text")
-    configs = [build_config(a, f, kw) for a in allocs for f in fills]
+    configs = [build_config(a, f, kw, strict=False) for a in allocs for f in fills]
+    if kw["chain_size"] is not None and not any(dict(c.alloc_options).get("chain_size")
+                                                for c in configs):
+        raise InputError("--chain-size applies to zsmalloc, which is not in --alloc")
     fmt = output_format(kw)
     results = _run_many(configs, kw["quiet"])
     common = {**configs[0].to_dict(), **results[0].provenance,
@@ -209,6 +239,9 @@ def reproduce(alloc: str | None, fill: str | None, **kw: Any) -> None:
 @click.option("--verify", is_flag=True, help="store real bytes; check every object")
 @click.option("--compact", default=None, help="'end' or 'every:N' operations")
 @click.option("--opt", "opts", multiple=True, metavar="NAME=VALUE", help="allocator option")
+@click.option("--chain-size", type=int, default=None,
+              help="zsmalloc pages per zspage at most, 4..16 [default: 8]")
+@click.option("--classes", is_flag=True, help="also print the size-class table (zsmalloc)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON document")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
               help="stdout: table (default), json (= --json), csv or markdown")
@@ -217,18 +250,20 @@ def reproduce(alloc: str | None, fill: str | None, **kw: Any) -> None:
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
 @click.argument("trace_path", metavar="TRACE")
 def replay(alloc: str, arch: str, verify: bool, compact: str | None, opts: tuple[str, ...],
-           as_json: bool, fmt: str | None, output: str | None, quiet: bool,
-           trace_path: str) -> None:
+           chain_size: int | None, classes: bool, as_json: bool, fmt: str | None,
+           output: str | None, quiet: bool, trace_path: str) -> None:
     """Replay a trace v1 file through an allocator and report its page accounting."""
-    from .allocators import canonical_name
+    from .allocators import canonical_name, create
     from .arch import get_arch
-    from .render import ProgressBar, replay_table
+    from .render import ProgressBar, replay_table, with_classes
     from .results import document
     from .trace import parse_compact, read_trace
     from .trace import replay as do_replay
     name = canonical_name(alloc)
     arch_info = get_arch(arch)
-    options = dict(parse_alloc_options(opts))
+    options = dict(with_chain_size(name, parse_alloc_options(opts), chain_size, strict=True))
+    check_classes(name, classes)
+    create(name, arch_info, **options)        # bad option values fail before the trace is read
     parse_compact(compact)
     fmt = output_format({"fmt": fmt, "as_json": as_json})
     trace = read_trace(trace_path)
@@ -237,9 +272,32 @@ def replay(alloc: str, arch: str, verify: bool, compact: str | None, opts: tuple
                            options=options, progress=bar)
     config = {"alloc": name, "arch": arch_info.name, "trace": trace.name,
               "verify": verify, "compact": compact, "alloc_options": options}
-    emit(document("replay", config, result.to_dict()), fmt, output, lambda: replay_table(result))
+    emit(document("replay", config, result.to_dict()), fmt, output,
+         lambda: with_classes(replay_table(result), result.allocator_stats, classes))
     if verify and result.verify_errors:
         raise click.exceptions.Exit(1)
+
+
+@cli.command("gen-trace")
+@click.argument("kind")
+@click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE",
+              help="generator parameter, e.g. count=1000 (repeatable)")
+@click.option("--output", "-o", default=None, metavar="FILE",
+              help="write the trace to FILE (atomically) instead of stdout")
+def gen_trace(kind: str, params: tuple[str, ...], output: str | None) -> None:
+    """Write a synthetic trace v1: constant, gauss, uniform, churn or phase-change.
+
+    With no --param, constant, gauss, uniform and churn give the reference traces byte
+    for byte.  `xcfbench list` shows each kind's parameters."""
+    from .results import write_atomic
+    from .trace import format_trace
+    from .tracegen import generate
+    trace = generate(kind, **dict(parse_alloc_options(params)))
+    text = format_trace(trace.ops, (f"{trace.name}",) + trace.comments)
+    if output:
+        write_atomic(output, text)
+    else:
+        sys.stdout.write(text)
 
 
 @cli.command("list")
@@ -248,6 +306,7 @@ def list_() -> None:
     from .allocators import REGISTRY
     from .compressors import COMPRESSORS
     from .render import listing
+    from .tracegen import GENERATORS, parameters
     from .workloads import WORKLOADS
     allocs = [(n + (f" ({', '.join(c.aliases)})" if c.aliases else ""), c.summary)
               for n, c in REGISTRY.items()]
@@ -255,6 +314,8 @@ def list_() -> None:
         "allocators": allocs,
         "fills": [(n, w.summary) for n, w in WORKLOADS.items()],
         "compressors": [(n, c.summary) for n, c in COMPRESSORS.items()],
+        "trace kinds (gen-trace)": [
+            (n, " ".join(f"{k}={v}" for k, v in parameters(n).items())) for n in GENERATORS],
     }))
 
 

@@ -7,7 +7,8 @@ import sys
 import time
 from typing import Any, Iterable
 
-from rich.console import Console
+from rich import box
+from rich.console import Console, Group, RenderableType
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -130,6 +131,24 @@ def replay_table(r: ReplayResult) -> Table:
         t.add_row("verify_errors", str(r.verify_errors),
                   "objects that did not read back as written")
     return t
+
+
+def classes_table(rows: list[dict[str, Any]]) -> Table:
+    """zsmalloc's debugfs `classes` file as a table: one row per class with zspages."""
+    t = Table(title="size classes (debugfs zsmalloc/<pool>/classes)", title_justify="left",
+              box=box.SIMPLE_HEAD, padding=(0, 1))
+    columns = [c for c in rows[0] if c != "objs_per_zspage"] if rows else ["class", "size"]
+    for name in columns:
+        t.add_column(name, justify="right", no_wrap=True)
+    for row in rows:
+        t.add_row(*(str(row.get(c, "")) for c in columns))
+    return t
+
+
+def with_classes(table: Table, stats: dict[str, Any], wanted: bool) -> RenderableType:
+    if not wanted:
+        return table
+    return Group(table, classes_table(stats.get("classes", [])))
 
 
 def listing(sections: dict[str, list[tuple[str, str]]]) -> Table:

@@ -27,6 +27,7 @@ class Allocator:
     summary: ClassVar[str] = ""
     objects_span_pages: ClassVar[bool] = False
     supports_compaction: ClassVar[bool] = False
+    has_size_classes: ClassVar[bool] = False     # stats()["classes"] is a debugfs-like table
     # Constructor options a user may set from the CLI (--opt name=value), with defaults.
     options: ClassVar[dict[str, Any]] = {}
 

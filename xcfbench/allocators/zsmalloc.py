@@ -240,6 +240,7 @@ class ZsMalloc(Allocator):
     summary = "Linux 6.12 zsmalloc: 255 classes, zspages of up to chain_size (8) pages"
     objects_span_pages = True
     supports_compaction = True
+    has_size_classes = True
     options: ClassVar[dict[str, Any]] = {"chain_size": CHAIN_SIZE_DEFAULT}
 
     # What distinguishes a kernel version: chain rule, fullness groups, list insertion.
