@@ -49,5 +49,5 @@ def create(name: str, arch: Arch = I386, store: bool = False, **options: Any) ->
 
 
 # Importing the modules registers them.  Order is the order `xcfbench list` shows.
-from . import xvmalloc, xcfmalloc, ideal, zsmalloc  # noqa: E402,F401
-from . import zbud, z3fold, zblock  # noqa: E402,F401
+from . import xvmalloc, xcfmalloc, zsmalloc  # noqa: E402,F401
+from . import zbud, z3fold, zblock, ideal  # noqa: E402,F401
