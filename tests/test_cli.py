@@ -67,6 +67,8 @@ BAD = [
     (["run", "--bogus"], "No such option"),
     (["replay", "--alloc", "xv", "/nonexistent.trace"], "does not exist"),
     (["replay", "--alloc", "zzz", "x.trace"], "unknown allocator 'zzz'"),
+    (["run", "--alloc", "ideal", "-o", "/nonexistent/dir/r.json"],
+     "directory '/nonexistent/dir' does not exist"),
 ]
 
 

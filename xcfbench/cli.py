@@ -126,7 +126,10 @@ def build_config(alloc: str, fill: str, kw: dict[str, Any], strict: bool = True)
 
 
 def output_format(kw: dict[str, Any]) -> str:
-    """--format, with --json as its older spelling."""
+    """--format, with --json as its older spelling; checks --output's directory too."""
+    from .results import check_output_dir
+    if kw.get("output"):
+        check_output_dir(kw["output"])
     fmt = kw.get("fmt")
     if kw.get("as_json"):
         if fmt not in (None, "json"):
@@ -265,7 +268,7 @@ def replay(alloc: str, arch: str, verify: bool, compact: str | None, opts: tuple
     check_classes(name, classes)
     create(name, arch_info, **options)        # bad option values fail before the trace is read
     parse_compact(compact)
-    fmt = output_format({"fmt": fmt, "as_json": as_json})
+    fmt = output_format({"fmt": fmt, "as_json": as_json, "output": output})
     trace = read_trace(trace_path)
     with ProgressBar(f"replay {trace.name}", enabled=not quiet) as bar:
         result = do_replay(trace, name, arch_info, verify=verify, compact=compact,

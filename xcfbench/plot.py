@@ -24,10 +24,11 @@ temporary name and renamed, so an interrupted plot leaves no half-written pictur
 from __future__ import annotations
 
 import os
-import uuid
+
 from dataclasses import dataclass
 
 from .errors import InputError
+from .results import atomic_open, check_output_dir
 from .report import Source, entry_labels
 
 KINDS = ("sizes", "pool", "classes")
@@ -144,9 +145,7 @@ def save(pic: Picture, path: str) -> None:
     ext = os.path.splitext(path)[1].lower().lstrip(".")
     if ext not in ("png", "svg"):
         raise InputError(f"cannot tell the picture format of {path!r}: end it in .png or .svg")
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise InputError(f"cannot write {path!r}: directory {directory!r} does not exist")
+    check_output_dir(path)
 
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -157,19 +156,8 @@ def save(pic: Picture, path: str) -> None:
         FigureCanvasAgg(fig)
         _draw(fig, pic)
         metadata = {"Date": None} if ext == "svg" else None
-        # Not mkstemp: its 0600 would stick to the picture; O_EXCL with 0666 takes umask.
-        tmp = os.path.join(directory, f".xcfbench-{uuid.uuid4().hex}.{ext}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                fig.savefig(f, format=ext, dpi=DPI, metadata=metadata)
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+        with atomic_open(path, "wb") as f:
+            fig.savefig(f, format=ext, dpi=DPI, metadata=metadata)
 
 
 def _draw(fig, pic: Picture) -> None:

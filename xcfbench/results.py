@@ -8,12 +8,13 @@ loader refuses a document of another schema version with a clear message.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
-import tempfile
+import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any, Iterator
 
 from .errors import InputError
 
@@ -66,17 +67,29 @@ def dumps(doc: dict[str, Any]) -> str:
     return json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
 
-def write_atomic(path: str, text: str) -> None:
-    """Write text to path so that a reader sees either the old file or the whole new one."""
+def check_output_dir(path: str) -> str:
+    """The directory path will be written in; an InputError now if it does not exist, so
+    that a long run does not fail at its very end."""
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".xcfbench-", suffix=".tmp", dir=directory)
+    if not os.path.isdir(directory):
+        raise InputError(f"cannot write {path!r}: directory {directory!r} does not exist")
+    return directory
+
+
+@contextlib.contextmanager
+def atomic_open(path: str, mode: str = "w") -> Iterator[IO]:
+    """Open a temporary file beside path and rename it over path when the block ends
+    without an exception: a reader sees the old file or the whole new one, never half."""
+    directory = check_output_dir(path)
+    tmp = os.path.join(directory, f".xcfbench-{uuid.uuid4().hex}.tmp")
     try:
-        # mkstemp creates the file 0600; give it the mode an ordinary open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        # Not mkstemp: its 0600 would stick to the result; 0666 lets the umask decide.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as e:
+        raise InputError(f"cannot write {path!r}: {e.strerror}") from None
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -86,6 +99,11 @@ def write_atomic(path: str, text: str) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def write_atomic(path: str, text: str) -> None:
+    with atomic_open(path) as f:
+        f.write(text)
 
 
 def load_document(path: str) -> dict[str, Any]:
