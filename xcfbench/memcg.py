@@ -62,10 +62,6 @@ class MemCg:
         lru[page] = None
         return evicted
 
-    def release(self, page: int) -> bool:
-        """The program unmapped page; True if it was resident (else it was swapped out)."""
-        return self.lru.pop(page, 0) is None
-
     @property
     def resident_pages(self) -> int:
         return len(self.lru)

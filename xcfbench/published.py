@@ -22,10 +22,6 @@ SEED_ROWS = (
     SeedRow("xcfmalloc", "zero", 65845, 2068, 65858, 3.72),
     SeedRow("xcfmalloc", "text", 65965, 50848, 114980, 78.11),
 )
-SEED_TIMINGS_S = {("xvmalloc", "zero"): 0.852, ("xvmalloc", "text"): 14.415,
-                  ("xcfmalloc", "zero"): 0.870, ("xcfmalloc", "text"): 15.089}
-
-
 def seed_row(alloc: str, fill: str) -> SeedRow | None:
     for row in SEED_ROWS:
         if row.alloc == alloc and row.fill == fill:

@@ -362,14 +362,8 @@ class ZsMalloc(Allocator):
             head = heads[group]
             if head is not None and head.inuse > inuse and self._insert_by_inuse:
                 _link_by_inuse(cls, z, group)
-            else:                       # insert_zspage at the head; z.prev is already None
-                z.fullness = group
-                z.next = head
-                if head is None:
-                    cls.nonempty |= 1 << group
-                else:
-                    head.prev = z
-                heads[group] = z
+            else:
+                _link_head(cls, z, group)
         return h
 
     def _free(self, handle: list) -> None:
