@@ -22,11 +22,6 @@ SEED_ROWS = (
     SeedRow("xcfmalloc", "zero", 65845, 2068, 65858, 3.72),
     SeedRow("xcfmalloc", "text", 65965, 50848, 114980, 78.11),
 )
-def seed_row(alloc: str, fill: str) -> SeedRow | None:
-    for row in SEED_ROWS:
-        if row.alloc == alloc and row.fill == fill:
-            return row
-    return None
 
 
 def _figure(name: str, published: float | int | None, measured: float | int | None,
