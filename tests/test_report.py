@@ -330,7 +330,7 @@ def test_the_report_layer_imports_no_ui_library():
     assert p.stdout.strip() == ""
 
 
-def test_deep_copy_of_documents_is_not_needed():
+def test_reading_a_document_leaves_it_unchanged():
     """source_of reads a document without changing it (commands reuse their own)."""
     doc = load(COMPARE_DOC)
     before = copy.deepcopy(doc)

@@ -58,6 +58,16 @@ def test_chain_8_top_of_table_matches_zsmalloc_rst():
                    (3584, 7, 8), (3632, 8, 9), (4096, 1, 1)]
 
 
+@pytest.mark.parametrize("chain,watermark", [(4, (3264, 4, 5)), (8, (3632, 8, 9)),
+                                             (16, (3840, 15, 16))])
+def test_watermark_class_per_chain_size_matches_zsmalloc_rst(chain, watermark):
+    """The largest class that packs more than one object (zsmalloc.rst's "watermark"
+    column: 3264, 3632, 3840), then the huge class."""
+    top = [(r["size"], r["pages_per_zspage"], r["objs_per_zspage"])
+           for r in zs(X86_64, chain_size=chain).class_table(all=True)][-2:]
+    assert top == [watermark, (4096, 1, 1)]
+
+
 @pytest.mark.parametrize("chain,arch,huge,distinct", [
     (8, X86_64, 3625, 119), (4, X86_64, 3257, 69), (16, X86_64, 3833, 192),
     (8, I386, 3629, 119)])
