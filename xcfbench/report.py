@@ -52,9 +52,9 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from .config import format_size
-from .errors import InputError
+from .errors import InputError, read_input
 from .metrics import METRICS, Metric
-from .results import SCHEMA_VERSION, load_document
+from .results import check_document, parse_document
 
 RUN_KINDS = ("run", "compare", "reproduce", "sweep")
 KINDS = RUN_KINDS + ("replay",)
@@ -93,11 +93,11 @@ class Source:
 
 def load_source(path: str) -> Source:
     """Read a result document or a sweep's JSON-lines file; InputError when it is neither."""
-    text = _read_text(path)
+    text = read_input(path, "result file")
     first = text.lstrip().split("\n", 1)[0].strip()
     if first.startswith("{") and first.endswith("}") and _is_json_object(first):
         return _load_lines(path, text)
-    doc = load_document(path)
+    doc = parse_document(text, path)
     return _source_of(path, doc, doc.get("kind"))
 
 
@@ -116,18 +116,6 @@ def source_of(doc: Any, name: str = "<document>") -> Source:
     """A document already in memory (a command's own output) as a Source."""
     check_document(doc, name)
     return _source_of(name, doc, doc.get("kind"))
-
-
-def _read_text(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except FileNotFoundError:
-        raise InputError(f"result file {path!r} does not exist") from None
-    except IsADirectoryError:
-        raise InputError(f"result file {path!r} is a directory") from None
-    except UnicodeDecodeError as e:
-        raise InputError(f"result file {path!r} is not valid JSON: {e}") from None
 
 
 def _is_json_object(line: str) -> bool:
@@ -159,15 +147,6 @@ def _load_lines(path: str, text: str) -> Source:
         raise InputError(f"result file {path!r} mixes run and replay results")
     entries = tuple(e for s in sources for e in s.entries)
     return Source(path, sources[0].family, "jsonl", sources[0].tool_version, entries)
-
-
-def check_document(doc: Any, where: str) -> None:
-    """The checks load_document makes, for documents that arrive another way."""
-    if not isinstance(doc, dict) or "schema_version" not in doc:
-        raise InputError(f"result file {where} is not an xcfbench result (no schema_version)")
-    if doc["schema_version"] != SCHEMA_VERSION:
-        raise InputError(f"result file {where} has schema_version {doc['schema_version']!r};"
-                         f" this xcfbench reads version {SCHEMA_VERSION}")
 
 
 def _source_of(path: str, doc: dict[str, Any], kind: Any) -> Source:

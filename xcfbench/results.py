@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import IO, Any, Iterator
 
-from .errors import InputError
+from .errors import InputError, read_input
 
 SCHEMA_VERSION = 1
 TOOL_VERSION = "0.1.0"
@@ -107,21 +107,26 @@ def write_atomic(path: str, text: str) -> None:
 
 
 def load_document(path: str) -> dict[str, Any]:
+    return parse_document(read_input(path, "result file"), path)
+
+
+def parse_document(text: str, name: str) -> dict[str, Any]:
     try:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
-    except FileNotFoundError:
-        raise InputError(f"result file {path!r} does not exist") from None
-    except IsADirectoryError:
-        raise InputError(f"result file {path!r} is a directory") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"result file {path!r} is not valid JSON: {e}") from None
-    if not isinstance(doc, dict) or "schema_version" not in doc:
-        raise InputError(f"result file {path!r} is not an xcfbench result (no schema_version)")
-    if doc["schema_version"] != SCHEMA_VERSION:
-        raise InputError(f"result file {path!r} has schema_version {doc['schema_version']!r};"
-                         f" this xcfbench reads version {SCHEMA_VERSION}")
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"result file {name!r} is not valid JSON: {e}") from None
+    check_document(doc, repr(name))
     return doc
+
+
+def check_document(doc: Any, where: str) -> None:
+    """An xcfbench result document of the version this xcfbench reads, or InputError;
+    where says which file (and line) it came from."""
+    if not isinstance(doc, dict) or "schema_version" not in doc:
+        raise InputError(f"result file {where} is not an xcfbench result (no schema_version)")
+    if doc["schema_version"] != SCHEMA_VERSION:
+        raise InputError(f"result file {where} has schema_version {doc['schema_version']!r};"
+                         f" this xcfbench reads version {SCHEMA_VERSION}")
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from typing import Callable, Iterable
 
 from .allocators import create
 from .arch import Arch
-from .errors import InputError
+from .errors import InputError, read_input
 from .results import ReplayResult
 
 FREE = -1   # the size slot of a free operation
@@ -79,20 +79,7 @@ def parse_trace(lines: Iterable[str], name: str = "<trace>") -> Trace:
 
 def read_trace(path: str | os.PathLike[str]) -> Trace:
     path = os.fspath(path)
-    name = os.path.basename(path)
-    if os.path.isdir(path):
-        raise InputError(f"trace {path!r} is a directory, not a file")
-    try:
-        with open(path, encoding="utf-8") as f:
-            return parse_trace(f, name=name)
-    except FileNotFoundError:
-        raise InputError(f"trace {path!r} does not exist") from None
-    except PermissionError:
-        raise InputError(f"trace {path!r} is not readable (permission denied)") from None
-    except UnicodeDecodeError as e:
-        raise InputError(f"trace {path!r} is not UTF-8 text (byte {e.start})") from None
-    except OSError as e:
-        raise InputError(f"trace {path!r} cannot be read: {e.strerror}") from None
+    return parse_trace(read_input(path, "trace").splitlines(), name=os.path.basename(path))
 
 
 def format_trace(ops: Iterable[tuple[int, int]], comments: Iterable[str] = ()) -> str:

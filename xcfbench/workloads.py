@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from .arch import PAGE_SIZE
-from .errors import InputError
+from .errors import InputError, read_input
 
 DEFAULT_CORPUS = Path(os.environ.get("XCFBENCH_CORPORA",
                                      Path(__file__).resolve().parents[1] / "corpora")) / "english.txt"
@@ -111,17 +111,7 @@ class TextFill(Workload):
 
 
 def read_corpus(path: str) -> bytes:
-    if os.path.isdir(path):
-        raise InputError(f"corpus {path!r} is a directory, not a file")
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        raise InputError(f"corpus {path!r} does not exist") from None
-    except PermissionError:
-        raise InputError(f"corpus {path!r} is not readable (permission denied)") from None
-    except OSError as e:
-        raise InputError(f"corpus {path!r} cannot be read: {e.strerror}") from None
+    data = read_input(path, "corpus", binary=True)
     if not data:
         raise InputError(f"corpus {path!r} is empty")
     return data
