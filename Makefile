@@ -18,7 +18,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
-	$(BIN)/python -m xcfbench.bench
+	$(BIN)/python -m xcfbench.cli.bench
 
 # python-lzo compiles against liblzo2's headers.  Install them where we can (root with
 # apt-get); otherwise stop and say exactly what to run.

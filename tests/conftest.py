@@ -27,7 +27,7 @@ def reference() -> dict:
 
 @lru_cache(maxsize=None)
 def load_trace(name: str):
-    from xcfbench.trace import read_trace
+    from xcfbench.sim.trace import read_trace
     return read_trace(TRACES / name)
 
 

@@ -130,7 +130,7 @@ def test_gen_trace_regenerates_a_reference_trace(tmp_path):
     out = tmp_path / "u.trace"
     res = CliRunner().invoke(cli, ["gen-trace", "uniform", "-o", str(out)])
     assert res.exit_code == 0 and res.stdout == ""
-    from xcfbench.trace import read_trace
+    from xcfbench.sim.trace import read_trace
     assert read_trace(out).ops == read_trace(TRACES / "uniform.trace").ops
 
 
@@ -168,7 +168,7 @@ def test_bad_class_options(capsys, args, message):
 
 
 def test_verify_failure_exits_1(capsys, monkeypatch, tmp_path):
-    from xcfbench.allocators.ideal import Ideal
+    from xcfbench.sim.allocators.ideal import Ideal
     path = tmp_path / "t.trace"
     path.write_text("a 1 10\na 2 20\n")
     monkeypatch.setattr(Ideal, "read", lambda self, h: b"wrong")

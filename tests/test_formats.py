@@ -22,7 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from xcfbench.cli import cli
-from xcfbench.formats import cell, human, render_document, signed
+from xcfbench.output.formats import cell, human, render_document, signed
 
 from .conftest import TRACES
 
@@ -117,9 +117,9 @@ def test_unknown_format_is_a_usage_error():
 def test_interrupted_run_leaves_the_old_output_file(tmp_path, monkeypatch):
     """--output is written only after the run, through a temporary file and a rename:
     a run that dies half-way leaves the previous file whole and no temporary behind."""
-    import xcfbench.engine
+    import xcfbench.sim.engine
 
-    real_run = xcfbench.engine.run
+    real_run = xcfbench.sim.engine.run
 
     def dying_run(config, progress=None):
         def progress_then_die(done, total):
@@ -127,7 +127,7 @@ def test_interrupted_run_leaves_the_old_output_file(tmp_path, monkeypatch):
                 raise KeyboardInterrupt
         return real_run(config, progress_then_die)
 
-    monkeypatch.setattr(xcfbench.engine, "run", dying_run)
+    monkeypatch.setattr(xcfbench.sim.engine, "run", dying_run)
     out = tmp_path / "r.json"
     out.write_text("previous")
     res = CliRunner().invoke(cli, [*RUN, "--output", str(out)])
@@ -137,13 +137,13 @@ def test_interrupted_run_leaves_the_old_output_file(tmp_path, monkeypatch):
 
 
 def test_write_that_fails_leaves_no_temporary(tmp_path, monkeypatch):
-    import xcfbench.results
+    import xcfbench.io
     out = tmp_path / "r.json"
     out.write_text("previous")
 
     def no_rename(src, dst):
         raise OSError("disk gone")
-    monkeypatch.setattr(xcfbench.results.os, "replace", no_rename)
+    monkeypatch.setattr(xcfbench.io.os, "replace", no_rename)
     res = CliRunner().invoke(cli, [*RUN, "--output", str(out)])
     assert res.exit_code != 0
     assert out.read_text() == "previous"

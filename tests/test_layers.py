@@ -7,8 +7,8 @@ import sys
 
 
 def test_engine_imports_neither_click_nor_rich():
-    code = ("import sys, xcfbench.engine, xcfbench.trace, xcfbench.allocators, "
-            "xcfbench.results, xcfbench.metrics, xcfbench.published; "
+    code = ("import sys, xcfbench.sim.engine, xcfbench.sim.trace, xcfbench.sim.allocators, "
+            "xcfbench.results.document, xcfbench.results.metrics, xcfbench.results.published; "
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('click', 'rich')); "
             "print(','.join(bad))")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

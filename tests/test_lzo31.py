@@ -17,7 +17,7 @@ import random
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from xcfbench import lzo31
+from xcfbench.sim.compressors import lzo31
 
 lzo = pytest.importorskip("lzo", reason="python-lzo (liblzo2) is needed to check round trips")
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from xcfbench.errors import InputError
-from xcfbench.memcg import MemCg
+from xcfbench.sim.memcg import MemCg
 
 
 def test_seed_geometry_sequential_writes():

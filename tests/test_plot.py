@@ -6,8 +6,8 @@ import pytest
 from click.testing import CliRunner
 
 from xcfbench.cli import cli
-from xcfbench.plot import prepare
-from xcfbench.report import load_sources
+from xcfbench.output.plot import prepare
+from xcfbench.results.compare import load_sources
 
 from .test_formats import GOLDEN
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from xcfbench.allocators import REGISTRY
-from xcfbench.arch import get_arch
-from xcfbench.trace import replay
+from xcfbench.sim.allocators import REGISTRY
+from xcfbench.sim.arch import get_arch
+from xcfbench.sim.trace import replay
 
 from .conftest import load_trace, reference_cases
 

@@ -18,9 +18,8 @@ from click.testing import CliRunner
 
 from xcfbench.cli import cli
 from xcfbench.errors import InputError
-from xcfbench.metrics import METRICS
-from xcfbench.report import (check, compare, default_thresholds, difference, load_source,
-                             parse_threshold, source_of, thresholds_for)
+from xcfbench.results.metrics import METRICS
+from xcfbench.results.compare import (check, compare, default_thresholds, difference, load_source, parse_threshold, source_of, thresholds_for)
 
 from .test_formats import GOLDEN, assert_golden
 
@@ -222,7 +221,7 @@ def test_diff_golden(monkeypatch):
 def test_diff_table_colours_by_verdict(lower_baseline, current):
     from rich.console import Console
 
-    from xcfbench.render_report import comparison_table
+    from xcfbench.output.report_tables import comparison_table
     cmp = compare([load_source(lower_baseline), load_source(current)])
     console = Console(record=True, width=200, force_terminal=True, color_system="standard")
     console.print(comparison_table(cmp))
@@ -323,7 +322,7 @@ def test_check_as_a_real_process(which, code, current, lower_baseline, corrupt, 
 
 
 def test_the_report_layer_imports_no_ui_library():
-    code = ("import sys, xcfbench.report, xcfbench.formats, xcfbench.sweep, xcfbench.plot; "
+    code = ("import sys, xcfbench.results.compare, xcfbench.output.formats, xcfbench.results.sweep, xcfbench.output.plot; "
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
             "('click', 'rich', 'matplotlib', 'plotext')); print(','.join(bad))")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

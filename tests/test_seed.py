@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from xcfbench.config import RunConfig
-from xcfbench.engine import run
-from xcfbench.published import SEED_ROWS
-from xcfbench.results import document, dumps
+from xcfbench.sim.config import RunConfig
+from xcfbench.sim.engine import run
+from xcfbench.results.published import SEED_ROWS
+from xcfbench.results.document import document, dumps
 
 # How close a faithful re-run must come to each printed figure (issue #2).
 TOLERANCE_POINTS = {("xvmalloc", "zero"): 0.2, ("xcfmalloc", "zero"): 0.1,

@@ -12,12 +12,12 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from xcfbench import sweep as sweep_mod
+from xcfbench.results import sweep as sweep_mod
 from xcfbench.cli import cli
-from xcfbench.config import RunConfig
+from xcfbench.sim.config import RunConfig
 from xcfbench.errors import InputError
-from xcfbench.report import load_source
-from xcfbench.sweep import config_key, expand, read_results, run_sweep
+from xcfbench.results.compare import load_source
+from xcfbench.results.sweep import config_key, expand, read_results, run_sweep
 
 SMALL = dict(size_bytes=8 << 20, limit_bytes=4 << 20)
 CLI_SMALL = ["--size", "8M", "--limit", "4M", "--quiet"]

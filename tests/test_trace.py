@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, strategies as st
 
-from xcfbench.arch import I386
+from xcfbench.sim.arch import I386
 from xcfbench.errors import InputError
-from xcfbench.trace import FREE, format_trace, parse_trace, read_trace, replay
+from xcfbench.sim.trace import FREE, format_trace, parse_trace, read_trace, replay
 
 
 def test_parse_skips_blank_and_comment_lines():

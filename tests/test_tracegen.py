@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from xcfbench.errors import InputError
-from xcfbench.trace import FREE, format_trace, parse_trace
-from xcfbench.tracegen import generate, parameters
+from xcfbench.sim.trace import FREE, format_trace, parse_trace
+from xcfbench.sim.tracegen import generate, parameters
 
 from .conftest import load_trace
 

@@ -17,12 +17,12 @@ import pytest
 from hypothesis import settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from xcfbench.allocators import canonical_name, create
-from xcfbench.allocators.xcfmalloc import SENTINEL, XcfMalloc, XcfMallocV1
-from xcfbench.arch import I386, PAGE_SIZE, X86_64
+from xcfbench.sim.allocators import canonical_name, create
+from xcfbench.sim.allocators.xcfmalloc import SENTINEL, XcfMalloc, XcfMallocV1
+from xcfbench.sim.arch import I386, PAGE_SIZE, X86_64
 from xcfbench.errors import InputError
-from xcfbench import tracegen
-from xcfbench.trace import FREE, Trace, replay
+from xcfbench.sim import tracegen
+from xcfbench.sim.trace import Trace, replay
 
 from .conftest import load_trace
 

@@ -19,12 +19,10 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition,
                                  rule)
 
-from xcfbench.allocators import create, get_allocator_class
-from xcfbench.allocators.xvmalloc import (NUM_FREE_LISTS, XV_MAX_ALLOC_SIZE, XvMalloc,
-                                          index_for_insert, index_for_request,
-                                          objects_per_page)
-from xcfbench.arch import I386, PAGE_SIZE, X86_64
-from xcfbench.trace import Trace, replay
+from xcfbench.sim.allocators import create, get_allocator_class
+from xcfbench.sim.allocators.xvmalloc import (NUM_FREE_LISTS, XV_MAX_ALLOC_SIZE, XvMalloc, index_for_insert, index_for_request, objects_per_page)
+from xcfbench.sim.arch import I386, PAGE_SIZE, X86_64
+from xcfbench.sim.trace import Trace, replay
 
 from .conftest import load_trace
 

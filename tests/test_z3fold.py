@@ -13,10 +13,10 @@ from __future__ import annotations
 import pytest
 from hypothesis import strategies as st
 
-from xcfbench.allocators import create
-from xcfbench.arch import I386, PAGE_SIZE, X86_64, get_arch
+from xcfbench.sim.allocators import create
+from xcfbench.sim.arch import I386, PAGE_SIZE, X86_64, get_arch
 from xcfbench.errors import InputError
-from xcfbench.trace import replay
+from xcfbench.sim.trace import replay
 
 from .conftest import load_trace, reference
 from .test_zbud import make_allocator_machine

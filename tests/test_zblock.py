@@ -11,10 +11,9 @@ import math
 import pytest
 from hypothesis import strategies as st
 
-from xcfbench.allocators import create
-from xcfbench.allocators.zblock import (
-    BLOCK_TABLE, ZBLOCK_HEADER_SIZE, Zblock, header_size, slot_size)
-from xcfbench.arch import I386, PAGE_SIZE, X86_64
+from xcfbench.sim.allocators import create
+from xcfbench.sim.allocators.zblock import (BLOCK_TABLE, ZBLOCK_HEADER_SIZE, Zblock, header_size, slot_size)
+from xcfbench.sim.arch import I386, PAGE_SIZE, X86_64
 from xcfbench.errors import InputError
 
 from .test_zbud import make_allocator_machine

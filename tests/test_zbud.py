@@ -14,10 +14,10 @@ import pytest
 from hypothesis import settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from xcfbench.allocators import create
-from xcfbench.allocators.zbud import MAX_ALLOC_SIZE, NCHUNKS, Zbud
-from xcfbench.arch import I386, PAGE_SIZE, X86_64
-from xcfbench.trace import object_bytes
+from xcfbench.sim.allocators import create
+from xcfbench.sim.allocators.zbud import MAX_ALLOC_SIZE, NCHUNKS, Zbud
+from xcfbench.sim.arch import I386, PAGE_SIZE, X86_64
+from xcfbench.sim.trace import object_bytes
 
 ARCHES = (I386, X86_64)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from xcfbench.allocators import create
-from xcfbench.arch import I386, X86_64
+from xcfbench.sim.allocators import create
+from xcfbench.sim.arch import I386, X86_64
 from xcfbench.errors import InputError
-from xcfbench.frontends.zcache import ZVH_SENTINEL, Zcache31
+from xcfbench.sim.frontends.zcache import ZVH_SENTINEL, Zcache31
 
 
 def make(arch=I386, store=False, **kw):

@@ -17,11 +17,9 @@ import pytest
 from hypothesis import settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from xcfbench.allocators import create
-from xcfbench.allocators.zsmalloc import (
-    ZS_SIZE_CLASSES, chain_size, class_index, legacy_fullness, legacy_pages_per_zspage,
-    ratio_fullness)
-from xcfbench.arch import I386, PAGE_SIZE, X86_64
+from xcfbench.sim.allocators import create
+from xcfbench.sim.allocators.zsmalloc import (ZS_SIZE_CLASSES, chain_size, class_index, legacy_fullness, legacy_pages_per_zspage, ratio_fullness)
+from xcfbench.sim.arch import I386, PAGE_SIZE, X86_64
 from xcfbench.errors import InputError
 
 ARCHES = {"i386": I386, "x86_64": X86_64}

@@ -1,3 +1,3 @@
-from .cli import main
+from xcfbench.cli import main
 
 main()

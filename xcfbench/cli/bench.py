@@ -1,0 +1,100 @@
+"""`make bench`: the speed figures, measured on this machine and printed as text.
+
+  1. median whole-process time of `xcfbench run --alloc xcf --fill text` (target < 2 s)
+  2. replay throughput, storage off, per allocator and reference trace (target >= 200k ops/s)
+  3. the time of compact() on churn.trace for every allocator that compacts
+  4. a 4-run sweep with --jobs 1 and --jobs 2
+
+Speed is measured here, never asserted by unit tests.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from xcfbench.sim.allocators import REGISTRY, create
+from xcfbench.sim.arch import I386
+from xcfbench.results.sweep import bench_sweep
+from xcfbench.sim.trace import read_trace, replay
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = Path(os.environ.get("XCFBENCH_SHARED", REPO.parent / "shared"))
+TRACES = ("seed-zero.trace", "seed-text-like.trace", "uniform.trace", "churn.trace")
+RUN_TARGET_S = 2.0
+REPLAY_TARGET = 200_000
+
+
+def bench_run(repeats: int = 5) -> None:
+    cmd = [sys.executable, "-m", "xcfbench", "run", "--alloc", "xcf", "--fill", "text",
+           "--quiet"]
+    subprocess.run(cmd, check=True, capture_output=True)          # warm the page cache
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        times.append(time.perf_counter() - t0)
+    med = statistics.median(times)
+    verdict = "ok" if med < RUN_TARGET_S else "SLOWER THAN TARGET"
+    print(f"run --alloc xcf --fill text: median {med:.3f} s over {repeats} runs"
+          f" (min {min(times):.3f}, max {max(times):.3f}); target < {RUN_TARGET_S:.1f} s:"
+          f" {verdict} ({med / RUN_TARGET_S:.2f} of target)")
+
+
+def bench_replay(repeats: int = 3) -> None:
+    traces = {name: read_trace(SHARED / "reference" / "traces" / name) for name in TRACES}
+    print(f"\nreplay throughput, storage off, best of {repeats} (target >= {REPLAY_TARGET:,} ops/s)")
+    print(f"{'allocator':<18}" + "".join(f"{n.removesuffix('.trace'):>16}" for n in TRACES))
+    slow = []
+    for name in REGISTRY:
+        cells = []
+        for tname, trace in traces.items():
+            best = min(_timed(lambda: replay(trace, name, I386)) for _ in range(repeats))
+            rate = len(trace.ops) / best
+            if rate < REPLAY_TARGET:
+                slow.append(f"{name}/{tname}")
+            cells.append(f"{rate:>13,.0f}/s")
+        print(f"{name:<18}" + "".join(f"{c:>16}" for c in cells))
+    print("all at or above target" if not slow else f"below target: {', '.join(slow)}")
+
+
+def bench_compact() -> None:
+    trace = read_trace(SHARED / "reference" / "traces" / "churn.trace")
+    print("\ncompact() on churn.trace, i386")
+    for name, cls in REGISTRY.items():
+        if not cls.supports_compaction or name == "ideal":
+            continue
+        alloc = create(name, I386)
+        handles = {}
+        for oid, size in trace.ops:
+            if size >= 0:
+                h = alloc.malloc(size)
+                if h is not None:
+                    handles[oid] = h
+            elif oid in handles:
+                alloc.free(handles.pop(oid))
+        before = alloc.pool_pages()
+        seconds = _timed(alloc.compact)
+        print(f"{name:<18} {before:>6} -> {alloc.pool_pages():>6} pages in {seconds * 1e3:8.1f} ms")
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    print(f"xcfbench bench on {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    bench_run()
+    bench_replay()
+    bench_compact()
+    bench_sweep(size_bytes=512 << 20, limit_bytes=256 << 20)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""What every command shares: the click group, its one error path, the run options.
+
+Exactly one artifact goes to stdout (a table, or JSON); progress and warnings go to
+stderr.  Exit status: 0 ok, 1 a regression gate failed, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable
+
+import click
+from rich.console import Console
+
+from xcfbench import __version__
+from xcfbench.sim.config import RunConfig, parse_alloc_options, parse_size
+from xcfbench.errors import InputError
+from xcfbench.output.formats import FORMATS
+
+PROG = "xcfbench"
+
+
+def stdout_console() -> Console:
+    console = Console(soft_wrap=False)
+    if not console.is_terminal:
+        # A pipe or a file gets a table wide enough to need no wrapping.
+        console = Console(soft_wrap=False, width=max(console.width, 160))
+    return console
+
+
+def split_list(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def run_options(multi: bool = False) -> Callable:
+    """Options shared by run, compare and reproduce; they become a RunConfig."""
+    def decorate(f: Callable) -> Callable:
+        opts = [
+            click.option("--alloc", "-a", default=None if multi else "xcfmalloc",
+                         help="allocator (xv, xcf, ...; see `xcfbench list`)"
+                         + ("; comma-separated list" if multi else "")),
+            click.option("--fill", "-f", default=None if multi else "text",
+                         help="page contents: zero, text, zero-tagged, random"
+                         + ("; comma-separated list" if multi else "")),
+            click.option("--arch", default="i386", show_default=True,
+                         help="struct sizes of i386 (the letter's machine) or x86_64"),
+            click.option("--compressor", "-c", default="lzo1x-1", show_default=True,
+                         help="lzo1x-1 (python-lzo) or lzo1x-1-linux31 (exact 2011 sizes)"),
+            click.option("--size", "size", default="512M", show_default=True,
+                         help="bytes the program writes (K/M/G suffixes)"),
+            click.option("--limit", default="256M", show_default=True,
+                         help="memory cgroup limit (memory.limit_in_bytes)"),
+            click.option("--overhead-pages", type=int, default=None,
+                         help="cgroup pages charged besides the workload's [default: 352]"),
+            click.option("--reclaim-batch", type=int, default=None,
+                         help="pages reclaimed at a time [default: 32, SWAP_CLUSTER_MAX]"),
+            click.option("--zv-max-zsize", type=int, default=3584, show_default=True,
+                         help="reject pages compressing past this (1..3584)"),
+            click.option("--zv-max-mean-zsize", type=int, default=3584, show_default=True,
+                         help="reject poor pages while the pool mean exceeds this (1..3584)"),
+            click.option("--policy-percent", type=int, default=75, show_default=True,
+                         help="zv_page_count_policy_percent of totalram"),
+            click.option("--totalram", default="4G", show_default=True,
+                         help="machine RAM for the policy cap"),
+            click.option("--no-sentinel", is_flag=True,
+                         help="zv_hdr without its debug sentinel (32 bytes on i386)"),
+            click.option("--corpus", type=str, default=None,
+                         help="text fill: use this file instead of corpora/english.txt"),
+            click.option("--seed", type=int, default=0, show_default=True,
+                         help="seed for the workload"),
+            click.option("--compact", default=None,
+                         help="run compaction: 'end' or 'every:N' puts"),
+            click.option("--verify", is_flag=True,
+                         help="store real bytes; read back and decompress every page"),
+            click.option("--opt", "opts", multiple=True, metavar="NAME=VALUE",
+                         help="allocator option, e.g. rule=v1 (repeatable)"),
+            click.option("--chain-size", type=int, default=None,
+                         help="zsmalloc pages per zspage at most, 4..16 [default: 8]"),
+            click.option("--classes", is_flag=True,
+                         help="also print the allocator's size-class table (zsmalloc)"),
+            click.option("--json", "as_json", is_flag=True, help="print one JSON document"),
+            click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
+                         help="stdout: table (default), json (= --json), csv or markdown"),
+            click.option("--output", "-o", "output", default=None, metavar="FILE",
+                         help="also write the JSON document to FILE (atomically)"),
+            click.option("--quiet", "-q", is_flag=True, help="no progress bar"),
+        ]
+        for opt in reversed(opts):
+            f = opt(f)
+        return f
+    return decorate
+
+
+def with_chain_size(alloc: str, options: tuple, chain_size: int | None,
+                    strict: bool) -> tuple:
+    """Add --chain-size to the options of an allocator that has one.  In a comparison of
+    several allocators it applies to those with size classes; alone, it must apply."""
+    from xcfbench.sim.allocators import get_allocator_class
+    if chain_size is None:
+        return options
+    cls = get_allocator_class(alloc)
+    if "chain_size" not in cls.options:
+        if strict:
+            raise InputError(f"--chain-size applies to zsmalloc, not {cls.name}")
+        return options
+    return tuple(sorted(dict(options, chain_size=chain_size).items()))
+
+
+def build_config(alloc: str, fill: str, kw: dict[str, Any], strict: bool = True) -> RunConfig:
+    extra = {}
+    if kw["overhead_pages"] is not None:
+        extra["overhead_pages"] = kw["overhead_pages"]
+    if kw["reclaim_batch"] is not None:
+        extra["reclaim_batch"] = kw["reclaim_batch"]
+    return RunConfig(
+        alloc=alloc, fill=fill, arch=kw["arch"], compressor=kw["compressor"],
+        size_bytes=parse_size(kw["size"], "--size"), limit_bytes=parse_size(kw["limit"], "--limit"),
+        zv_max_zsize=kw["zv_max_zsize"], zv_max_mean_zsize=kw["zv_max_mean_zsize"],
+        zv_page_count_policy_percent=kw["policy_percent"],
+        totalram_bytes=parse_size(kw["totalram"], "--totalram"),
+        zv_hdr_sentinel=not kw["no_sentinel"], corpus=kw["corpus"], seed=kw["seed"],
+        compact=kw["compact"], verify=kw["verify"],
+        alloc_options=with_chain_size(alloc, parse_alloc_options(kw["opts"]),
+                                      kw.get("chain_size"), strict), **extra)
+
+
+def output_format(kw: dict[str, Any]) -> str:
+    """--format, with --json as its older spelling; checks --output's directory too."""
+    from xcfbench.io import check_output_dir
+    if kw.get("output"):
+        check_output_dir(kw["output"])
+    fmt = kw.get("fmt")
+    if kw.get("as_json"):
+        if fmt not in (None, "json"):
+            raise InputError(f"--json and --format {fmt} ask for different outputs; use one")
+        return "json"
+    return fmt or "table"
+
+
+def emit(doc: dict[str, Any], fmt: str, output: str | None, table: Callable[[], Any]) -> None:
+    """The JSON document to --output (atomically), and one artifact in fmt on stdout."""
+    from xcfbench.output.formats import render_document
+    from xcfbench.results.document import dumps
+    from xcfbench.io import write_atomic
+    if output:
+        write_atomic(output, dumps(doc))
+    if fmt == "json":
+        sys.stdout.write(dumps(doc))
+    elif fmt == "table":
+        stdout_console().print(table())
+    else:
+        sys.stdout.write(render_document(doc, fmt))
+
+
+def check_classes(alloc: str, wanted: bool) -> None:
+    from xcfbench.sim.allocators import get_allocator_class
+    if wanted and not get_allocator_class(alloc).has_size_classes:
+        raise InputError(f"--classes: {alloc} has no size-class table (zsmalloc has)")
+
+
+def run_many(configs: list[RunConfig], quiet: bool):
+    from xcfbench.sim.engine import run
+    from xcfbench.output.tables import ProgressBar
+    results = []
+    for n, cfg in enumerate(configs, 1):
+        label = f"{cfg.alloc} {cfg.fill}" + (f" ({n}/{len(configs)})" if len(configs) > 1 else "")
+        with ProgressBar(label, enabled=not quiet) as bar:
+            results.append(run(cfg, progress=bar))
+    return results
+
+
+def config_doc(cfg: RunConfig, result) -> dict[str, Any]:
+    return {**cfg.to_dict(), **result.provenance}
+
+
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name=PROG)
+def cli() -> None:
+    """Exact page accounting for compressed-page allocators.
+
+    Re-runs the 2011 xcfmalloc experiment (zcache over frontswap in a 256 MB cgroup) and
+    replays allocation traces through faithful models of the kernel's allocators."""

@@ -1,0 +1,202 @@
+"""The commands that read, compare and picture results: diff, check, sweep, plot.
+
+Thin, like cli.py: parse options, call report/sweep/plot, hand the result to a renderer.
+One artifact on stdout (a table, JSON, CSV, Markdown or a terminal plot); warnings and
+progress on stderr.  Exit status: 0 ok, 1 a check failed, 2 bad input.
+
+Bad input leaves these commands as BadInput, a ClickException whose exit code is 2, so the
+status is 2 both through main() (which prints "xcfbench: error: ...") and when the click
+group is invoked directly, as click's CliRunner does in tests.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import sys
+from typing import Any, Callable
+
+import click
+
+from xcfbench.cli.common import (PROG, split_list, stdout_console, build_config, cli, emit, output_format, run_options)
+from xcfbench.errors import InputError
+from xcfbench.output.formats import FORMATS
+
+
+class BadInput(click.ClickException):
+    exit_code = 2
+
+
+def _bad_input_exits_2(f: Callable) -> Callable:
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return f(*args, **kwargs)
+        except InputError as e:
+            raise BadInput(str(e)) from None
+    return wrapper
+
+
+def _print(renderable: Any) -> None:
+    """Print to stdout; into a pipe or a file, as wide as the table needs, never wrapped."""
+    from rich.console import Console
+    from rich.measure import Measurement
+    console = stdout_console()
+    if not console.is_terminal:
+        need = Measurement.get(console, console.options.update_width(1000), renderable).maximum
+        if need > console.width:
+            console = Console(soft_wrap=False, width=need)
+    console.print(renderable)
+
+
+def _warn(messages) -> None:
+    for message in messages:
+        click.echo(f"{PROG}: warning: {message}", err=True)
+
+
+def _format_option(f: Callable) -> Callable:
+    return click.option("--format", "fmt", type=click.Choice(FORMATS), default="table",
+                        show_default=True, help="what stdout gets")(f)
+
+
+def _emit_comparison(cmp, fmt: str, report=None) -> None:
+    if fmt == "json":
+        from xcfbench.results.document import dumps
+        sys.stdout.write(dumps(report.to_dict() if report else cmp.to_dict()))
+    elif fmt == "table":
+        from xcfbench.output.report_tables import check_verdict, comparison_table
+        _print(comparison_table(cmp, report))
+        if report:
+            _print(check_verdict(report))
+    else:
+        from xcfbench.output.formats import render_comparison
+        sys.stdout.write(render_comparison(cmp, fmt, report))
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, metavar="A.json B.json [...]")
+@_format_option
+@_bad_input_exits_2
+def diff(paths: tuple[str, ...], fmt: str) -> None:
+    """Results side by side, the first file as reference: every metric with its absolute
+    and relative difference, coloured by whether it got better or worse.  Also reads a
+    sweep's results file."""
+    from xcfbench.results.compare import compare, load_sources
+    if len(paths) < 2:
+        raise InputError("diff needs at least two result files (the first is the reference)")
+    cmp = compare(load_sources(paths))
+    _warn(cmp.warnings)
+    _emit_comparison(cmp, fmt)
+
+
+@cli.command()
+@click.option("--baseline", "-b", required=True, metavar="BASE.json",
+              help="the results to hold CURRENT to")
+@click.argument("current", metavar="CURRENT.json")
+@click.option("--fail-on", "fail_on", multiple=True, metavar="METRIC:+N%|METRIC:+X",
+              help="fail when METRIC rises by more than N % (or X); '-' guards a fall;"
+                   " repeatable")
+@click.option("--no-default-thresholds", is_flag=True,
+              help="drop the default 'any increase' gate on exact page counts")
+@_format_option
+@_bad_input_exits_2
+def check(baseline: str, current: str, fail_on: tuple[str, ...], no_default_thresholds: bool,
+          fmt: str) -> None:
+    """The regression gate: print the whole comparison, then every threshold that failed;
+    exit 1 if any did.  Exact page counts (zv_page_count, pages_held, ...) fail on any
+    increase unless a --fail-on names them."""
+    from xcfbench.results.compare import check as run_check
+    from xcfbench.results.compare import load_sources, thresholds_for
+    thresholds = thresholds_for(fail_on, defaults=not no_default_thresholds)
+    base, cur = load_sources([baseline, current])
+    report = run_check(base, cur, thresholds)
+    _warn(report.comparison.warnings)
+    _emit_comparison(report.comparison, fmt, report)
+    if report.failures:
+        # SystemExit, not click's Exit: cli.main() runs the group with standalone_mode off,
+        # where click turns Exit into a return value that main() does not pass on.
+        sys.exit(1)
+
+
+@cli.command()
+@run_options(multi=True)
+@click.option("--jobs", "-j", type=int, default=1, show_default=True,
+              help="runs at a time, each in a process of its own")
+@click.option("--results", "results_path", default="sweep.jsonl", show_default=True,
+              metavar="FILE", help="JSON lines, one per finished run; run again to resume")
+@_bad_input_exits_2
+def sweep(alloc: str | None, fill: str | None, jobs: int, results_path: str, **kw: Any) -> None:
+    """Every combination of --alloc, --fill, --arch, --compressor, --size and --limit
+    (comma-separated lists), run in parallel; each finished run is a line of --results,
+    and an interrupted sweep resumes where it stopped."""
+    from xcfbench.sim.config import format_size
+    from xcfbench.output.formats import summary
+    from xcfbench.output.report_tables import SweepProgress, summary_table
+    from xcfbench.results.compare import source_of
+    from xcfbench.results.sweep import expand, run_sweep, sweep_document
+    fmt = output_format(kw)
+    axes = {"alloc": split_list(alloc or "xvmalloc,xcfmalloc"), "fill": split_list(fill or "zero,text"),
+            "arch": split_list(kw["arch"]), "compressor": split_list(kw["compressor"]),
+            "size": split_list(kw["size"]), "limit": split_list(kw["limit"])}
+    for name, values in axes.items():
+        if not values:
+            raise InputError(f"--{name} names nothing to sweep")
+
+    def make(a: dict[str, str]):
+        return build_config(a["alloc"], a["fill"], {**kw, "arch": a["arch"], "size": a["size"],
+                                                    "compressor": a["compressor"],
+                                                    "limit": a["limit"]})
+    configs = expand(axes, make)
+    with SweepProgress(enabled=not kw["quiet"]) as bar:
+        outcome = run_sweep(configs, results_path, jobs, progress=bar,
+                            warn=lambda m: _warn([m]))
+    click.echo(f"{PROG}: sweep: {len(configs)} runs, {outcome.ran} run now,"
+               f" {outcome.reused} already in {results_path}", err=True)
+    shown = {"alloc": [c.alloc for c in configs], "fill": [c.fill for c in configs],
+             "arch": [c.arch for c in configs], "compressor": [c.compressor for c in configs],
+             "size": [format_size(c.size_bytes) for c in configs],
+             "limit": [format_size(c.limit_bytes) for c in configs]}
+    doc = sweep_document({k: list(dict.fromkeys(v)) for k, v in shown.items()}, outcome)
+    source = source_of(doc)
+    if fmt == "table":
+        # Not through emit(): a sweep's axes make the table wider than emit() prints it.
+        from xcfbench.results.document import dumps
+        from xcfbench.io import write_atomic
+        if kw["output"]:
+            write_atomic(kw["output"], dumps(doc))
+        _print(summary_table(summary(source.entries), f"sweep of {len(configs)} runs"))
+    else:
+        emit(doc, fmt, kw["output"], lambda: None)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, metavar="RESULTS...")
+@click.option("--kind", "-k", type=click.Choice(("sizes", "pool", "classes")),
+              default="sizes", show_default=True,
+              help="sizes: compressed-size distribution; pool: pool pages over the run;"
+                   " classes: zsmalloc per-class occupancy")
+@click.option("--out", "-o", default=None, metavar="FILE.png|FILE.svg",
+              help="write a picture; without it, draw in the terminal")
+@click.option("--width", type=int, default=None, help="terminal plot columns")
+@click.option("--height", type=int, default=None, help="terminal plot rows")
+@_bad_input_exits_2
+def plot(paths: tuple[str, ...], kind: str, out: str | None, width: int | None,
+         height: int | None) -> None:
+    """Pictures of results (run, compare, reproduce and sweep files): the distribution
+    of compressed sizes, pool pages over the run, or zsmalloc's per-class occupancy (of
+    runs or replays).  Without --out, drawn in the terminal."""
+    from xcfbench.output.plot import prepare, save, terminal
+    from xcfbench.results.compare import load_sources
+    pic = prepare(kind, load_sources(paths))
+    if out:
+        save(pic, out)
+        w, h = pic.size_px
+        click.echo(f"{PROG}: wrote {out} ({w}x{h} px)" if out.lower().endswith(".png")
+                   else f"{PROG}: wrote {out}", err=True)
+        return
+    size = shutil.get_terminal_size((100, 30))
+    w = width or size.columns
+    h = height or max(15, min(size.lines - 4, 30))
+    if w < 30 or h < 8:
+        raise InputError(f"a terminal plot needs at least 30x8 characters, not {w}x{h}")
+    sys.stdout.write(terminal(pic, w, h, color=sys.stdout.isatty()) + "\n")

@@ -1,5 +1,0 @@
-"""Front ends: the kernel path a pushed-out page takes to the allocator."""
-
-from .zcache import Zcache31
-
-FRONTENDS = {Zcache31.name: Zcache31}

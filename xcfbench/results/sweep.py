@@ -1,0 +1,297 @@
+"""Sweeps: the product of run options, run in parallel, one JSON line per finished run.
+
+The results file
+----------------
+`xcfbench sweep` appends one line per finished run to its results file (JSON lines,
+sweep.jsonl by default): a complete run document ({"schema_version", "tool_version",
+"kind": "run", "config", "results"}) plus "key", the run's configuration key.  A line is
+written with a single write(2) on an O_APPEND descriptor and fsynced as soon as its run
+finishes, so a sweep killed at any moment leaves every finished run on disk and at worst
+one torn last line.  diff, check and plot read the file as it is.
+
+Resuming
+--------
+Before it runs anything the sweep reads its results file: every line whose key belongs to
+the sweep is a run it need not do again.  A torn last line (no newline: the process died
+inside the write) is cut off; any other line that is not a result document is an error,
+so that a file that is not ours is never appended to.  Lines of other configurations are
+kept and ignored.  While it runs, the sweep holds an exclusive lock on the file, so two
+sweeps cannot interleave their lines.
+
+The key is the first 16 hex digits of the SHA-256 of the configuration's canonical JSON
+(RunConfig.to_dict() with sorted keys).  Every field that changes a number is in it and
+nothing else: not the tool version, not the order in which options were typed.  A corpus
+file edited in place keeps its key; delete the results file after changing one.
+
+Parallelism
+-----------
+jobs == 1 runs in this process (no pickling, and progress within each run).  jobs > 1
+uses a ProcessPoolExecutor of that many processes; every run is submitted before the
+first progress callback, so the workers are forked before a progress bar starts a thread.
+Lines are appended in the order runs finish; the summary and the sweep document list the
+runs in the order of the product, so neither depends on the number of jobs.
+
+Plain Python: no click, no rich.  Progress and warnings go through callbacks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import tempfile
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from xcfbench.sim.config import RunConfig
+from xcfbench.errors import InputError
+from xcfbench.results.document import SCHEMA_VERSION, document
+
+try:
+    import fcntl
+except ImportError:                     # not on Windows: sweeps there are not locked
+    fcntl = None
+
+# The options a sweep multiplies, in the order the product runs them.
+AXES = ("alloc", "fill", "arch", "compressor", "size", "limit")
+
+Progress = Callable[[float, int], None]
+Warn = Callable[[str], None]
+
+
+def config_key(cfg: RunConfig) -> str:
+    canon = json.dumps(cfg.to_dict(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canon.encode()).hexdigest()[:16]
+
+
+def expand(axes: dict[str, list[Any]], make: Callable[[dict[str, Any]], RunConfig]
+           ) -> list[RunConfig]:
+    """Every combination of the axes' values, first axis slowest; make() builds (and so
+    validates) each config before anything runs.  Aliases naming the same config
+    (xv, xvmalloc) run once."""
+    names = list(axes)
+    seen: set[str] = set()
+    configs = []
+    for values in itertools.product(*(axes[n] for n in names)):
+        cfg = make(dict(zip(names, values)))
+        key = config_key(cfg)
+        if key not in seen:
+            seen.add(key)
+            configs.append(cfg)
+    return configs
+
+
+def run_document(cfg: RunConfig, progress: Callable[[int, int], None] | None = None
+                 ) -> dict[str, Any]:
+    """One run as the line it becomes (a worker's whole job, so module level)."""
+    from xcfbench.sim.engine import run
+    result = run(cfg, progress)
+    doc = document("run", {**cfg.to_dict(), **result.provenance}, result.to_dict())
+    doc["key"] = config_key(cfg)
+    return doc
+
+
+def _line(doc: dict[str, Any]) -> bytes:
+    return (json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            + "\n").encode()
+
+
+# -- the results file -------------------------------------------------------------------------
+
+def read_results(path: str, warn: Warn | None = None, repair: bool = False
+                 ) -> dict[str, dict[str, Any]]:
+    """key -> run document for every line of the file (the first line of a key wins).
+    With repair, a torn last line is cut off the file; without, it is skipped."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return {}
+    except IsADirectoryError:
+        raise InputError(f"results file {path!r} is a directory") from None
+    if data and not data.endswith(b"\n"):
+        cut = data.rfind(b"\n") + 1
+        tail = data[cut:]
+        if _valid_line(tail):
+            # A complete line whose newline is missing (an editor did it): keep it.
+            if repair:
+                with open(path, "ab") as f:
+                    f.write(b"\n")
+        else:
+            data = data[:cut]
+            if repair:
+                os.truncate(path, cut)
+            if warn:
+                warn(f"results file {path!r}: cut off a torn last line ({len(tail)} bytes)"
+                     " left by an interrupted sweep")
+    docs: dict[str, dict[str, Any]] = {}
+    for number, raw in enumerate(data.splitlines(), 1):
+        if not raw.strip():
+            continue
+        doc = _parse_line(raw)
+        if doc is None:
+            raise InputError(f"results file {path!r} line {number} is not a run result;"
+                             " not appending to a file that is not a sweep's")
+        if doc["schema_version"] != SCHEMA_VERSION:
+            raise InputError(f"results file {path!r} line {number} has schema_version"
+                             f" {doc['schema_version']!r}; this xcfbench writes version"
+                             f" {SCHEMA_VERSION} (start a new results file)")
+        docs.setdefault(doc["key"], doc)
+    return docs
+
+
+def _parse_line(raw: bytes) -> dict[str, Any] | None:
+    try:
+        doc = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    if not isinstance(doc, dict) or doc.get("kind") != "run" or "schema_version" not in doc \
+            or not isinstance(doc.get("key"), str) or not isinstance(doc.get("results"), dict):
+        return None
+    return doc
+
+
+def _valid_line(raw: bytes) -> bool:
+    return _parse_line(raw) is not None
+
+
+class _ResultsFile:
+    """The results file, opened for appending and locked for the sweep's lifetime."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        try:
+            self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        except (IsADirectoryError, FileNotFoundError, PermissionError) as e:
+            raise InputError(f"cannot write results file {path!r}: {e.strerror}") from None
+        if fcntl is not None:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(self.fd)
+                raise InputError(f"results file {path!r} is in use by another sweep") from None
+
+    def append(self, doc: dict[str, Any]) -> None:
+        data = _line(doc)
+        while data:                 # one write for a regular file; loop for the pedantic
+            data = data[os.write(self.fd, data):]
+        os.fsync(self.fd)
+
+    def close(self) -> None:
+        os.close(self.fd)           # closing drops the lock
+
+
+# -- running ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    documents: tuple[dict[str, Any], ...]   # one run document per config, in config order
+    ran: int                                # runs done now
+    reused: int                             # runs found in the results file
+
+
+def run_sweep(configs: list[RunConfig], path: str, jobs: int = 1,
+              progress: Progress | None = None, warn: Warn | None = None) -> SweepOutcome:
+    """Run every config not yet in the results file at path; return all their documents."""
+    if jobs < 1:
+        raise InputError(f"bad --jobs {jobs}: run at least one at a time")
+    out = _ResultsFile(path)
+    try:
+        done = read_results(path, warn, repair=True)
+        keys = [config_key(c) for c in configs]
+        todo = [(k, c) for k, c in zip(keys, configs) if k not in done]
+        reused = len(configs) - len(todo)
+        total = len(configs)
+        if jobs == 1 or len(todo) <= 1:
+            _run_here(todo, done, out, reused, total, progress)
+        else:
+            _run_pool(todo, done, out, reused, total, min(jobs, len(todo)), progress)
+    finally:
+        out.close()
+    return SweepOutcome(tuple(done[k] for k in keys), len(todo), reused)
+
+
+def _run_here(todo, done, out, finished, total, progress) -> None:
+    if progress:
+        progress(finished, total)
+    for key, cfg in todo:
+        within = None
+        if progress:
+            def within(d: int, t: int, base: int = finished) -> None:
+                progress(base + d / t, total)
+        doc = run_document(cfg, within)
+        out.append(doc)
+        done[key] = doc
+        finished += 1
+        if progress:
+            progress(finished, total)
+
+
+def _run_pool(todo, done, out, finished, total, jobs, progress) -> None:
+    pool = ProcessPoolExecutor(max_workers=jobs)
+    try:
+        pending: dict[Future, str] = {pool.submit(run_document, cfg): key for key, cfg in todo}
+        if progress:
+            progress(finished, total)
+        while pending:
+            ready, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in ready:
+                key = pending.pop(future)
+                doc = future.result()       # a run's error stops the sweep here
+                out.append(doc)
+                done[key] = doc
+                finished += 1
+                if progress:
+                    progress(finished, total)
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+
+
+def sweep_document(axes: dict[str, list[Any]], outcome: SweepOutcome) -> dict[str, Any]:
+    """The whole sweep as one document (kind "sweep"): its axes and every run's document."""
+    config = {"axes": {k: list(v) for k, v in axes.items()}, "runs": len(outcome.documents)}
+    return document("sweep", config, list(outcome.documents))
+
+
+# -- make bench -------------------------------------------------------------------------------
+
+def bench_sweep(size_bytes: int = 256 << 20, limit_bytes: int = 128 << 20
+                ) -> tuple[float, float]:
+    """Time one 4-run sweep with one job and with two; print both, the speed-up, and the
+    CPU seconds each spent (equal CPU and no speed-up means other load held the cores)."""
+    import resource
+
+    configs = [RunConfig(alloc=a, fill=f, size_bytes=size_bytes, limit_bytes=limit_bytes)
+               for a in ("xvmalloc", "xcfmalloc") for f in ("zero", "zero-tagged")]
+    run_document(RunConfig(alloc="xvmalloc", fill="zero-tagged", size_bytes=4 << 20,
+                           limit_bytes=2 << 20))          # imports and caches, not timed
+    seconds, cpu = {}, {}
+    for jobs in (1, 2):
+        before = _cpu_seconds(resource)
+        with tempfile.TemporaryDirectory(prefix="xcfbench-sweep-") as tmp:
+            t0 = time.perf_counter()
+            run_sweep(configs, os.path.join(tmp, "sweep.jsonl"), jobs=jobs)
+            seconds[jobs] = time.perf_counter() - t0
+        cpu[jobs] = _cpu_seconds(resource) - before
+    one, two = seconds[1], seconds[2]
+    verdict = "ok" if two < one else "NOT FASTER"
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"\nsweep of 4 runs (xvmalloc, xcfmalloc x zero, zero-tagged; {size_bytes >> 20}M"
+          f" into {limit_bytes >> 20}M) on {os.cpu_count()} cores: --jobs 1 {one:.2f} s,"
+          f" --jobs 2 {two:.2f} s, speed-up {one / two:.2f}x: {verdict}"
+          f"\n  CPU {cpu[1]:.2f} s and {cpu[2]:.2f} s; load average {load:.2f} when done")
+    return one, two
+
+
+def _cpu_seconds(resource) -> float:
+    """User and system time of this process and its finished children."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total

@@ -1,0 +1,53 @@
+"""Allocator registry: name -> class, filled by the @register decorator.
+
+Like the kernel's zpool driver list, every allocator is looked up by name; the CLI's
+--alloc choices and `xcfbench list` come from here, with short aliases (xv, xcf, zs).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xcfbench.sim.arch import Arch, I386
+from xcfbench.errors import InputError
+from xcfbench.sim.allocators.base import Allocator
+
+REGISTRY: dict[str, type[Allocator]] = {}
+ALIASES: dict[str, str] = {}
+
+
+def register(cls: type[Allocator]) -> type[Allocator]:
+    for key in (cls.name, *cls.aliases):
+        if key in REGISTRY or key in ALIASES:
+            raise RuntimeError(f"allocator name {key!r} registered twice")
+    REGISTRY[cls.name] = cls
+    for alias in cls.aliases:
+        ALIASES[alias] = cls.name
+    return cls
+
+
+def canonical_name(name: str) -> str:
+    key = ALIASES.get(name, name)
+    if key not in REGISTRY:
+        names = ", ".join(f"{n} ({', '.join(c.aliases)})" if c.aliases else n
+                          for n, c in REGISTRY.items())
+        raise InputError(f"unknown allocator {name!r}: choose from {names}")
+    return key
+
+
+def get_allocator_class(name: str) -> type[Allocator]:
+    return REGISTRY[canonical_name(name)]
+
+
+def create(name: str, arch: Arch = I386, store: bool = False, **options: Any) -> Allocator:
+    cls = get_allocator_class(name)
+    unknown = set(options) - set(cls.options)
+    if unknown:
+        raise InputError(f"allocator {cls.name} has no option {sorted(unknown)[0]!r}"
+                         f" (options: {', '.join(cls.options) or 'none'})")
+    return cls(arch=arch, store=store, **options)
+
+
+# Importing the modules registers them.  Order is the order `xcfbench list` shows.
+from xcfbench.sim.allocators import xvmalloc, xcfmalloc, zsmalloc  # noqa: E402,F401
+from xcfbench.sim.allocators import zbud, z3fold, zblock, ideal  # noqa: E402,F401

@@ -1,0 +1,67 @@
+"""A memory cgroup with a hard limit and LRU reclaim.
+
+The seed ran its program in a cgroup with memory.limit_in_bytes = 256 MB.  Every page the
+program touches is charged to the cgroup; when a new charge would pass the limit, reclaim
+pushes the least recently used pages out to swap, where frontswap offers them to zcache.
+
+The model:
+  * capacity = limit_pages - overhead_pages is what the workload's own pages may occupy.
+    overhead_pages stands for everything else the cgroup is charged for (program text,
+    libc, stack, page tables, the page cache the program pulled in).  [ASSUMPTION] Its
+    default, 352 pages (1.375 MiB), is chosen so that the seed's curr_pages lands where
+    the letter's did (65,845..65,965); the letter gives no breakdown.
+  * Reclaim takes reclaim_batch pages at a time from the cold end of the LRU, like the
+    kernel's SWAP_CLUSTER_MAX (32) reclaim batches.  So the resident set ends anywhere
+    between capacity - batch + 1 and capacity.
+  * Kernel memory (zcache's pool, descriptors) is not charged: in Linux 3.1 memcg did not
+    account slab or zcache pages.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from xcfbench.sim.arch import PAGE_SIZE
+from xcfbench.errors import InputError
+
+SWAP_CLUSTER_MAX = 32
+DEFAULT_OVERHEAD_PAGES = 352
+
+
+class MemCg:
+    __slots__ = ("limit_pages", "overhead_pages", "reclaim_batch", "capacity", "lru",
+                 "evictions", "reclaims")
+
+    def __init__(self, limit_bytes: int, overhead_pages: int = DEFAULT_OVERHEAD_PAGES,
+                 reclaim_batch: int = SWAP_CLUSTER_MAX) -> None:
+        self.limit_pages = limit_bytes // PAGE_SIZE
+        self.overhead_pages = overhead_pages
+        self.reclaim_batch = reclaim_batch
+        self.capacity = self.limit_pages - overhead_pages
+        if reclaim_batch < 1:
+            raise InputError(f"reclaim batch must be at least 1 page, not {reclaim_batch}")
+        if self.capacity < reclaim_batch:
+            raise InputError(f"memory limit {limit_bytes} bytes leaves no room for the workload:"
+                             f" the overhead alone is {overhead_pages} pages")
+        self.lru: OrderedDict[int, None] = OrderedDict()   # oldest first
+        self.evictions = 0
+        self.reclaims = 0
+
+    def touch(self, page: int) -> list[int]:
+        """Charge (or re-reference) page; return the pages reclaim pushed out for it."""
+        lru = self.lru
+        if page in lru:
+            lru.move_to_end(page)
+            return []
+        evicted: list[int] = []
+        if len(lru) >= self.capacity:
+            self.reclaims += 1
+            for _ in range(min(self.reclaim_batch, len(lru))):
+                evicted.append(lru.popitem(last=False)[0])
+            self.evictions += len(evicted)
+        lru[page] = None
+        return evicted
+
+    @property
+    def resident_pages(self) -> int:
+        return len(self.lru)
