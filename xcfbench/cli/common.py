@@ -46,6 +46,10 @@ def run_options(multi: bool = False) -> Callable:
                          help="struct sizes of i386 (the letter's machine) or x86_64"),
             click.option("--compressor", "-c", default="lzo1x-1", show_default=True,
                          help="lzo1x-1 (python-lzo) or lzo1x-1-linux31 (exact 2011 sizes)"),
+            click.option("--comp-opt", "comp_opts", multiple=True, metavar="NAME=VALUE",
+                         help="compressor option, e.g. level=9 (repeatable)"),
+            click.option("--frontend", default="zcache", show_default=True,
+                         help="the kernel path pushed-out pages take (see `xcfbench list`)"),
             click.option("--size", "size", default="512M", show_default=True,
                          help="bytes the program writes (K/M/G suffixes)"),
             click.option("--limit", default="256M", show_default=True,
@@ -114,6 +118,7 @@ def build_config(alloc: str, fill: str, kw: dict[str, Any], strict: bool = True)
         extra["reclaim_batch"] = kw["reclaim_batch"]
     return RunConfig(
         alloc=alloc, fill=fill, arch=kw["arch"], compressor=kw["compressor"],
+        frontend=kw["frontend"], compressor_options=parse_alloc_options(kw["comp_opts"]),
         size_bytes=parse_size(kw["size"], "--size"), limit_bytes=parse_size(kw["limit"], "--limit"),
         zv_max_zsize=kw["zv_max_zsize"], zv_max_mean_zsize=kw["zv_max_mean_zsize"],
         zv_page_count_policy_percent=kw["policy_percent"],

@@ -141,6 +141,7 @@ def list_() -> None:
     """The allocators, fills and compressors, one line each."""
     from xcfbench.sim.allocators import REGISTRY
     from xcfbench.sim.compressors import COMPRESSORS
+    from xcfbench.sim.frontends import FRONTENDS
     from xcfbench.output.tables import listing
     from xcfbench.sim.tracegen import GENERATORS, parameters
     from xcfbench.sim.workloads import WORKLOADS
@@ -148,6 +149,7 @@ def list_() -> None:
               for n, c in REGISTRY.items()]
     stdout_console().print(listing({
         "allocators": allocs,
+        "front ends": [(n, f.summary) for n, f in FRONTENDS.items()],
         "fills": [(n, w.summary) for n, w in WORKLOADS.items()],
         "compressors": [(n, c.summary) for n, c in COMPRESSORS.items()],
         "trace kinds (gen-trace)": [

@@ -26,7 +26,7 @@ from typing import Any, Iterable
 
 from xcfbench.sim.config import format_size
 from xcfbench.errors import InputError
-from xcfbench.results.metrics import METRICS
+from xcfbench.results.metrics import METRICS, metric_value
 from xcfbench.results.compare import (DERIVED_FIELDS, CheckReport, Comparison, Entry, Source, case_fields, field_name, field_value, source_of, threshold_map)
 
 FORMATS = ("table", "json", "csv", "markdown")
@@ -130,7 +130,11 @@ def document_rows(doc: dict[str, Any], source: Source) -> tuple[list[str], list[
     varying = [f for f in varying if f not in ident]
     results = [e.result for e in entries]
 
-    metrics = [m for m in METRICS if any(m in r for r in results)]
+    # A top-level metric counts when its key is there (null or not); a front-end counter
+    # when the front end reported it.
+    metrics = [m for m in METRICS
+               if any(m in r if "." not in m else metric_value(r, m) is not None
+                      for r in results)]
     taken = set(ident) | set(metrics) | set(_NESTED)
     scalars = sorted({k for r in results for k, v in r.items()
                       if k not in taken and not isinstance(v, (dict, list))})
@@ -151,7 +155,7 @@ def document_rows(doc: dict[str, Any], source: Source) -> tuple[list[str], list[
         r = e.result
         rows.append(out + [r.get(f) for f in ident]
                     + [e.config.get(f) for f in varying]
-                    + [r.get(m) for m in metrics] + [r.get(k) for k in scalars]
+                    + [metric_value(r, m) for m in metrics] + [r.get(k) for k in scalars]
                     + [(r.get(o) or {}).get(k) for o, k in nested])
     return header, rows
 

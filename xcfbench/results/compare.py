@@ -54,7 +54,7 @@ from typing import Any, Iterable
 from xcfbench.sim.config import format_size
 from xcfbench.errors import InputError
 from xcfbench.io import read_input
-from xcfbench.results.metrics import METRICS, Metric
+from xcfbench.results.metrics import METRICS, Metric, metric_value
 from xcfbench.results.document import check_document, parse_document
 
 RUN_KINDS = ("run", "compare", "reproduce", "sweep")
@@ -369,7 +369,7 @@ def _pair_by_case(sources: list[Source], fields: tuple[str, ...]) -> list[list[E
 def _metric_rows(group: list[Entry | None]) -> tuple[MetricRow, ...]:
     rows = []
     for name, metric in METRICS.items():
-        values = tuple(None if e is None else e.result.get(name) for e in group)
+        values = tuple(None if e is None else metric_value(e.result, name) for e in group)
         if not any(_number(v) for v in values):
             continue
         values = tuple(v if _number(v) else None for v in values)

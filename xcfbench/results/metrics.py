@@ -3,11 +3,16 @@
 Tables, comparisons and the regression gate all read this registry, so a new figure is
 declared once.  "exact" marks integer page counts of a deterministic simulation: for
 those any increase is a regression by default.
+
+A front end's own counters are named with dots, file then field, as the kernel names them
+(frontswap.flushes, mm_stat.mem_used_total): they live in a result's frontend_stats, so no
+two front ends' figures collide with each other or with the top-level ones.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -50,8 +55,21 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     _m("live_objects", "count", "none", "objects allocated and not freed", True),
     _m("live_bytes", "bytes", "none", "sum of the sizes of live objects", True),
     _m("desc_count", "count", "lower", "xcfmalloc descriptors, reserve excluded", True),
+    # zcache 3.1's own counters (frontend_stats); the rest stand at the top level already
+    _m("frontswap.flushes", "count", "none", "stored pages whose swap slot was freed", True),
+    _m("zcache.compress_poor", "count", "lower", "puts refused: clen over zv_max_zsize", True),
+    _m("zcache.mean_compress_poor", "count", "lower",
+       "puts refused: pool mean over zv_max_mean_zsize", True),
 )}
 
 
-def get_metric(name: str) -> Metric | None:
-    return METRICS.get(name)
+def metric_value(result: dict[str, Any], name: str) -> Any:
+    """A metric's value in a result dict: top-level, or a dotted front-end counter."""
+    if "." not in name:
+        return result.get(name)
+    node: Any = result.get("frontend_stats")
+    for part in name.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node

@@ -64,10 +64,13 @@ class RunConfig:
     verify: bool = False
     samples: int = 256
     alloc_options: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
+    frontend_options: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
+    compressor_options: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         from xcfbench.sim.allocators import canonical_name, get_allocator_class
-        from xcfbench.sim.compressors import canonical_compressor
+        from xcfbench.sim.compressors import canonical_compressor, get_compressor_class
+        from xcfbench.sim.frontends import get_frontend_class
         from xcfbench.sim.trace import parse_compact
         from xcfbench.sim.workloads import get_workload_class
 
@@ -76,8 +79,17 @@ class RunConfig:
         object.__setattr__(self, "arch", get_arch(self.arch).name)
         get_workload_class(self.fill)
         parse_compact(self.compact)
-        if self.frontend != "zcache":
-            raise InputError(f"unknown front end {self.frontend!r}: choose from zcache")
+        frontend = get_frontend_class(self.frontend)
+        for key, _ in self.frontend_options:
+            if key not in frontend.options:
+                raise InputError(f"front end {frontend.name} has no option {key!r}"
+                                 f" (options: {', '.join(frontend.options) or 'none'})")
+        for key, value in self.compressor_options:
+            if key != "level":
+                raise InputError(f"compressor {self.compressor} has no option {key!r}"
+                                 " (options: level)")
+            get_compressor_class(self.compressor)(level=value, call=get_compressor_class(
+                self.compressor).calls[0])
         if self.size_bytes < PAGE_SIZE:
             raise InputError(f"bad size {self.size_bytes}: write at least one page"
                              f" ({PAGE_SIZE} bytes)")
@@ -99,13 +111,11 @@ class RunConfig:
         if self.compact is not None and not cls.supports_compaction:
             raise InputError(f"allocator {cls.name} does not support compaction")
 
-    @property
-    def arch_info(self):
-        return get_arch(self.arch)
-
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["alloc_options"] = {k: v for k, v in self.alloc_options}
+        d["frontend_options"] = {k: v for k, v in self.frontend_options}
+        d["compressor_options"] = {k: v for k, v in self.compressor_options}
         return d
 
 

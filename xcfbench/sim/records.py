@@ -51,7 +51,8 @@ class ReplayResult:
 
 @dataclass(frozen=True)
 class RunResult:
-    """One run of the seed experiment: what frontswap, zcache and the allocator report."""
+    """One run: what the front end and the allocator report.  The headline fields keep
+    the seed's zcache names (curr_pages: pages the front end holds)."""
     allocator: str
     fill: str
     arch: str
@@ -85,6 +86,10 @@ class RunResult:
     clen_histogram: list[int]              # every offered page's clen, 32-byte buckets
     samples: list[list[int]]               # [pages_written, curr_pages, pool_pages]
     allocator_stats: dict[str, Any] = field(default_factory=dict)
+    frontend: str = "zcache"
+    # The front end's counters under the kernel's file and field names (frontswap.*,
+    # zcache.*, mm_stat.*, ...): the metrics registry names them with dots.
+    frontend_stats: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)   # versions, corpus digest
 
     def to_dict(self) -> dict[str, Any]:

@@ -8,35 +8,26 @@ The seed measured lzo1x-1 as compiled into Linux 3.1.  Two implementations are o
   lzo1x-1-linux31  xcfbench.lzo31, a pure-Python port of Linux 3.1 lib/lzo with a clean
                    dictionary per page: the exact sizes the seed's kernel produced, slower.
 
-Workload pages that repeat carry a key; SizeCache compresses each key once per run.
+Today's kernel compressors (lzo, lzo-rle, lz4, lz4hc, zstd, deflate) are registered here
+too, each exact for zram's and zswap's calls.  The registry maps a name to its class;
+create_compressor() builds one for a call with its options (--comp-opt level=N).
 """
 
 from __future__ import annotations
 
-from typing import Callable, ClassVar
+from typing import Any
 
 from xcfbench.errors import InputError
-
-
-class Compressor:
-    name: ClassVar[str]
-    summary: ClassVar[str]
-
-    def compress(self, page: bytes) -> bytes:
-        raise NotImplementedError
-
-    def size(self, page: bytes) -> int:
-        return len(self.compress(page))
-
-    def version(self) -> str:
-        raise NotImplementedError
+from xcfbench.sim.compressors.base import Compressor
 
 
 class PythonLzo(Compressor):
     name = "lzo1x-1"
     summary = "liblzo2 lzo1x_1_compress through python-lzo (level 1, no header); fast, default"
+    calls = ("zcache",)
 
-    def __init__(self) -> None:
+    def __init__(self, level: int | None = None, call: str = "zcache") -> None:
+        super().__init__(level, call)
         try:
             import lzo
         except ImportError:
@@ -47,6 +38,12 @@ class PythonLzo(Compressor):
     def compress(self, page: bytes) -> bytes:
         return self._lzo.compress(page, 1, False)
 
+    def decompress(self, data: bytes) -> bytes:
+        try:
+            return self._lzo.decompress(data, False, 4096)
+        except self._lzo.error as e:
+            raise ValueError(f"lzo: {e}") from None
+
     def version(self) -> str:
         from importlib.metadata import version
         return (f"python-lzo {version('python-lzo')}, "
@@ -55,11 +52,15 @@ class PythonLzo(Compressor):
 
 class Linux31Lzo(Compressor):
     name = "lzo1x-1-linux31"
-    summary = "Linux 3.1 lib/lzo lzo1x_1_compress, pure Python, clean dictionary: exact 2011 sizes"
+    summary = ("Linux 3.1 lib/lzo lzo1x_1_compress, pure Python, clean dictionary: exact 2011"
+               " sizes, about 800 pages/s")
+    calls = ("zcache",)
 
-    def __init__(self) -> None:
+    def __init__(self, level: int | None = None, call: str = "zcache") -> None:
+        super().__init__(level, call)
         from xcfbench.sim.compressors import lzo31
         self._lzo31 = lzo31
+        self._decoder = PythonLzo()
 
     def compress(self, page: bytes) -> bytes:
         return self._lzo31.compress(page)
@@ -67,6 +68,10 @@ class Linux31Lzo(Compressor):
     def size(self, page: bytes) -> int:
         fast = getattr(self._lzo31, "compressed_size", None)
         return fast(page) if fast else len(self._lzo31.compress(page))
+
+    def decompress(self, data: bytes) -> bytes:
+        # LZO1X streams decode the same whichever encoder made them.
+        return self._decoder.decompress(data)
 
     def version(self) -> str:
         return "xcfbench lzo31 (Linux 3.1 lib/lzo/lzo1x_compress.c, LZO 2.02 port)"
@@ -84,29 +89,23 @@ def canonical_compressor(name: str) -> str:
     return key
 
 
+def get_compressor_class(name: str) -> type[Compressor]:
+    return COMPRESSORS[canonical_compressor(name)]
+
+
+def create_compressor(name: str, call: str | None = None, **options: Any) -> Compressor:
+    """The compressor name as call invokes it (its first call when None), with options
+    (level=N) checked against what the kernel accepts."""
+    cls = get_compressor_class(name)
+    unknown = set(options) - {"level"}
+    if unknown:
+        raise InputError(f"compressor {cls.name} has no option {sorted(unknown)[0]!r}"
+                         " (options: level)")
+    return cls(call=call or cls.calls[0], **options)
+
+
 def get_compressor(name: str) -> Compressor:
-    return COMPRESSORS[canonical_compressor(name)]()
-
-
-class SizeCache:
-    """Compressed size per page key, each computed once.  Owned by one run."""
-
-    __slots__ = ("compressor", "sizes", "hits", "misses")
-
-    def __init__(self, compressor: Compressor) -> None:
-        self.compressor = compressor
-        self.sizes: dict[object, int] = {}
-        self.hits = 0
-        self.misses = 0
-
-    def size(self, key: object, page: Callable[[], bytes]) -> int:
-        n = self.sizes.get(key)
-        if n is None:
-            n = self.sizes[key] = self.compressor.size(page())
-            self.misses += 1
-        else:
-            self.hits += 1
-        return n
+    return create_compressor(name)
 
 
 def _text(value: bytes | str) -> str:

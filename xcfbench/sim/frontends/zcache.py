@@ -26,10 +26,15 @@ up only in failed_puts); we count them separately so that every refusal has a re
 from __future__ import annotations
 
 import struct
+from collections.abc import Hashable
+from typing import Any
 
+from xcfbench.errors import InputError
 from xcfbench.sim.allocators.base import Allocator
 from xcfbench.sim.arch import PAGE_SIZE, Arch
-from xcfbench.errors import InputError
+from xcfbench.sim.frontends import register
+from xcfbench.sim.frontends.base import FrontEnd
+from xcfbench.sim.pages import PageCache
 
 ZV_MAX_ZSIZE_LIMIT = PAGE_SIZE // 8 * 7      # 3584: the largest value sysfs accepts
 ZV_DEFAULT_MAX_ZSIZE = PAGE_SIZE // 8 * 7
@@ -42,11 +47,17 @@ REJECT_REASONS = ("policy_percent_exceeded", "compress_poor", "mean_compress_poo
                   "zv_alloc_fail")
 
 
-class Zcache31:
+@register
+class Zcache31(FrontEnd):
     name = "zcache"
     summary = "Linux 3.1 zcache persistent pool over frontswap (the 2011 seed)"
+    call = "zcache"
+    options = {"zv_max_zsize": ZV_DEFAULT_MAX_ZSIZE,
+               "zv_max_mean_zsize": ZV_DEFAULT_MAX_MEAN_ZSIZE,
+               "policy_percent": ZV_DEFAULT_POLICY_PERCENT, "sentinels": True}
+    kernel_allocators = ("xvmalloc", "xcfmalloc", "xcfmalloc-v1")
 
-    def __init__(self, allocator: Allocator, arch: Arch, *,
+    def __init__(self, allocator: Allocator, arch: Arch, pages: PageCache | None = None, *,
                  zv_max_zsize: int = ZV_DEFAULT_MAX_ZSIZE,
                  zv_max_mean_zsize: int = ZV_DEFAULT_MAX_MEAN_ZSIZE,
                  policy_percent: int = ZV_DEFAULT_POLICY_PERCENT,
@@ -61,6 +72,8 @@ class Zcache31:
                              " 1..150")
         self.alloc = allocator
         self.arch = arch
+        self.pages = pages                        # None: put() is called with lengths
+        self.totalram_pages = totalram_pages
         self.zv_max_zsize = zv_max_zsize
         self.zv_max_mean_zsize = zv_max_mean_zsize
         self.policy_pages = policy_percent * totalram_pages // 100
@@ -71,6 +84,7 @@ class Zcache31:
         self._sentinels = sentinels
         self.handles: dict[int, object] = {}      # swap offset -> allocator handle
         self.clens: dict[int, int] = {}
+        self.keys: dict[int, Hashable] = {}       # swap offset -> page key, with real bytes
         self.curr_pers_pampd_count = 0
         self.succ_puts = self.failed_puts = self.flushes = 0
         self.rejects = dict.fromkeys(REJECT_REASONS, 0)
@@ -88,6 +102,52 @@ class Zcache31:
         if self._sentinels:
             fields.append(ZVH_SENTINEL)
         return self._hdr.pack(*fields)
+
+    def store(self, slot: int, key: Hashable) -> bool:
+        assert self.pages is not None
+        clen = self.pages.clen(key)
+        assert clen is not None, "the 3.1 lzo1x call never fails"
+        stored = self.put(slot, clen, self.pages.compressed(key))
+        if stored and self.pages.keep_compressed:
+            self.keys[slot] = key                 # check() reads the page back by it
+        return stored
+
+    def load(self, slot: int) -> bool:
+        # In 3.1 a frontswap get copies the page out and leaves the object in place; the
+        # slot's later free (flush) releases it.
+        return slot in self.handles
+
+    def invalidate(self, slot: int) -> bool:
+        return self.flush(slot)
+
+    @property
+    def stored_pages(self) -> int:
+        return len(self.handles)
+
+    def stats(self) -> dict[str, Any]:
+        """frontswap's and zcache's debugfs/sysfs counters, under their 3.1 names."""
+        return {
+            "frontswap": {"curr_pages": self.curr_pages, "succ_puts": self.succ_puts,
+                          "failed_puts": self.failed_puts, "flushes": self.flushes},
+            "zcache": {"curr_pers_pampd_count": self.curr_pers_pampd_count,
+                       "compress_poor": self.rejects["compress_poor"],
+                       "mean_compress_poor": self.rejects["mean_compress_poor"],
+                       "zv_page_count": self.alloc.pool_pages()},
+        }
+
+    def check(self) -> int:
+        """Read every stored page back, check its zv_hdr and decompress it; the number
+        of pages that do not come back as written."""
+        assert self.pages is not None
+        errors = 0
+        decompress = self.pages.compressor.decompress
+        for offset, key in self.keys.items():
+            try:
+                if decompress(self.get(offset)) != self.pages.data(key):
+                    errors += 1
+            except (AssertionError, ValueError):
+                errors += 1
+        return errors
 
     def put(self, offset: int, clen: int, data: bytes | None = None) -> bool:
         """Offer the page at swap offset; True if zcache stored it.  data (the compressed
@@ -130,6 +190,7 @@ class Zcache31:
         if handle is None:
             return False
         clen = self.clens.pop(offset)
+        self.keys.pop(offset, None)
         chunk = (clen + self.hdr_size + (1 << ZV_CHUNK_SHIFT) - 1) >> ZV_CHUNK_SHIFT
         self.zv_curr_dist_counts[chunk] -= 1
         self.compr_data_size -= clen

@@ -1,0 +1,71 @@
+"""The front-end interface: the kernel path a pushed-out page takes to the allocator.
+
+A front end owns one allocator.  The engine hands it pages by swap slot and key; the front
+end decides, by its kernel's rules, what is stored, and counts what happened under the
+kernel's own names.
+
+  store(slot, key)  reclaim pushed the page out to this swap slot (or block): compress,
+                    decide, allocate; True if the front end holds the page afterwards
+  load(slot)        the page is read back (swap-in); True if the front end held it
+  invalidate(slot)  the slot is freed (the page's owner is gone, or a discard)
+  compact()         run the allocator's compaction as the front end triggers it
+  stats()           the front end's counters, nested under the kernel's file names
+                    (frontswap, zcache's debugfs, mm_stat, ...): a result's frontend_stats
+  check()           with real bytes: read back every stored page, count the wrong ones
+
+Options that belong to one front end are its own (``options``: name -> kernel default).
+``calls`` says which compressor call the front end makes (zram's backend, zswap's crypto
+path, or the 2011 zcache's plain lzo1x).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Any, ClassVar
+
+from xcfbench.sim.allocators.base import Allocator
+from xcfbench.sim.arch import Arch
+from xcfbench.sim.pages import PageCache
+
+
+class FrontEnd:
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    call: ClassVar[str]                       # the compressor call it makes
+    options: ClassVar[dict[str, Any]] = {}    # its own options with the kernel's defaults
+    kernel_allocators: ClassVar[tuple[str, ...]] = ()   # pairings the kernel had
+
+    def __init__(self, allocator: Allocator, arch: Arch, pages: PageCache, *,
+                 totalram_pages: int, **options: Any) -> None:
+        self.alloc = allocator
+        self.arch = arch
+        self.pages = pages
+        self.totalram_pages = totalram_pages
+        # What every front end counts; the run's headline figures come from these.
+        self.succ_puts = 0           # pages stored
+        self.failed_puts = 0         # pages refused (they went to the swap device)
+        self.rejects: dict[str, int] = {}    # refusals by reason, under kernel names
+        self.compr_data_size = 0     # sum of compressed lengths of the stored pages
+        self.hdr_size = 0            # bytes the front end adds to every object
+
+    def store(self, slot: int, key: Hashable) -> bool:
+        raise NotImplementedError
+
+    def load(self, slot: int) -> bool:
+        raise NotImplementedError
+
+    def invalidate(self, slot: int) -> bool:
+        raise NotImplementedError
+
+    def compact(self) -> int:
+        return self.alloc.compact()
+
+    @property
+    def stored_pages(self) -> int:
+        raise NotImplementedError
+
+    def stats(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def check(self) -> int:
+        raise NotImplementedError
