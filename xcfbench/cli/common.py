@@ -7,20 +7,23 @@ stderr.  Exit status: 0 ok, 1 a regression gate failed, 2 bad input.
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
-from rich.console import Console
 
 from xcfbench import __version__
 from xcfbench.sim.config import RunConfig, parse_alloc_options, parse_size
 from xcfbench.errors import InputError
-from xcfbench.output.formats import FORMATS
+from xcfbench.output import FORMATS
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 PROG = "xcfbench"
 
 
 def stdout_console() -> Console:
+    from rich.console import Console       # here, not at the top: --help stays fast
     console = Console(soft_wrap=False)
     if not console.is_terminal:
         # A pipe or a file gets a table wide enough to need no wrapping.

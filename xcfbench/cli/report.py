@@ -20,7 +20,7 @@ import click
 
 from xcfbench.cli.common import (PROG, split_list, stdout_console, build_config, cli, emit, output_format, run_options)
 from xcfbench.errors import InputError
-from xcfbench.output.formats import FORMATS
+from xcfbench.output import FORMATS
 
 
 class BadInput(click.ClickException):

@@ -26,10 +26,10 @@ from typing import Any, Iterable
 
 from xcfbench.sim.config import format_size
 from xcfbench.errors import InputError
+from xcfbench.output import FORMATS
 from xcfbench.results.metrics import METRICS, metric_value
 from xcfbench.results.compare import (DERIVED_FIELDS, CheckReport, Comparison, Entry, Source, case_fields, field_name, field_value, source_of, threshold_map)
 
-FORMATS = ("table", "json", "csv", "markdown")
 
 # The figures a single run shows, in the order render.run_table shows them.
 RUN_FIGURES = ("curr_pages", "zv_page_count", "zv_desc_count", "effective_compression_pct",

@@ -10,21 +10,10 @@ from typing import Any
 
 from xcfbench.sim.arch import Arch, I386
 from xcfbench.errors import InputError
-from xcfbench.sim.allocators.base import Allocator
+from xcfbench.sim.allocators.base import ALIASES, REGISTRY, Allocator, register
 
-REGISTRY: dict[str, type[Allocator]] = {}
-ALIASES: dict[str, str] = {}
-
-
-def register(cls: type[Allocator]) -> type[Allocator]:
-    for key in (cls.name, *cls.aliases):
-        if key in REGISTRY or key in ALIASES:
-            raise RuntimeError(f"allocator name {key!r} registered twice")
-    REGISTRY[cls.name] = cls
-    for alias in cls.aliases:
-        ALIASES[alias] = cls.name
-    return cls
-
+__all__ = ["ALIASES", "REGISTRY", "Allocator", "canonical_name", "create",
+           "get_allocator_class", "register"]
 
 def canonical_name(name: str) -> str:
     key = ALIASES.get(name, name)

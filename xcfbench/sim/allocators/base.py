@@ -84,3 +84,19 @@ class Allocator:
 def need_store(alloc: Allocator) -> None:
     if not alloc.store:
         raise RuntimeError(f"{alloc.name}: created with store=False, bytes are not kept")
+
+
+# The registry, filled by @register as each allocator's module is imported (the package's
+# __init__ imports them all), like the kernel's zpool driver list.
+REGISTRY: dict[str, type[Allocator]] = {}
+ALIASES: dict[str, str] = {}
+
+
+def register(cls: type[Allocator]) -> type[Allocator]:
+    for key in (cls.name, *cls.aliases):
+        if key in REGISTRY or key in ALIASES:
+            raise RuntimeError(f"allocator name {key!r} registered twice")
+    REGISTRY[cls.name] = cls
+    for alias in cls.aliases:
+        ALIASES[alias] = cls.name
+    return cls

@@ -10,8 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from xcfbench.sim.arch import PAGE_SIZE
-from xcfbench.sim.allocators import register
-from xcfbench.sim.allocators.base import Allocator, need_store
+from xcfbench.sim.allocators.base import Allocator, need_store, register
 
 
 @register

@@ -125,8 +125,7 @@ from typing import Any
 
 from xcfbench.sim.arch import I386, PAGE_SIZE, Arch
 from xcfbench.errors import InputError
-from xcfbench.sim.allocators import register
-from xcfbench.sim.allocators.base import Allocator, need_store
+from xcfbench.sim.allocators.base import Allocator, need_store, register
 
 BLOCK_SHIFT = 6                                  # XCF_BLOCK_SHIFT: 64-byte blocks
 BLOCK_ALIGN = 1 << BLOCK_SHIFT

@@ -83,8 +83,7 @@ import struct
 from typing import Any
 
 from xcfbench.sim.arch import PAGE_SHIFT, PAGE_SIZE, Arch, I386
-from xcfbench.sim.allocators import register
-from xcfbench.sim.allocators.base import Allocator, need_store
+from xcfbench.sim.allocators.base import Allocator, need_store, register
 
 XV_ALIGN = 4
 XV_MIN_ALLOC_SIZE = 32

@@ -46,8 +46,7 @@ from typing import Any
 
 from xcfbench.sim.arch import Arch, I386, PAGE_SIZE
 from xcfbench.errors import InputError
-from xcfbench.sim.allocators import register
-from xcfbench.sim.allocators.base import Allocator, need_store
+from xcfbench.sim.allocators.base import Allocator, need_store, register
 
 SLOT_BITS = 6
 SLOT_MASK = (1 << SLOT_BITS) - 1

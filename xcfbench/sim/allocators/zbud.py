@@ -34,8 +34,7 @@ from __future__ import annotations
 from typing import Any
 
 from xcfbench.sim.arch import Arch, I386, PAGE_SIZE
-from xcfbench.sim.allocators import register
-from xcfbench.sim.allocators.base import Allocator, need_store
+from xcfbench.sim.allocators.base import Allocator, need_store, register
 
 CHUNK_SHIFT = 6
 CHUNK_SIZE = 1 << CHUNK_SHIFT               # PAGE_SIZE >> NCHUNKS_ORDER

@@ -65,8 +65,7 @@ from typing import Any, ClassVar
 
 from xcfbench.sim.arch import PAGE_SHIFT, PAGE_SIZE, Arch, I386
 from xcfbench.errors import InputError
-from xcfbench.sim.allocators import register
-from xcfbench.sim.allocators.base import Allocator, need_store
+from xcfbench.sim.allocators.base import Allocator, need_store, register
 
 ZS_MIN_ALLOC_SIZE = 32
 CLASS_BITS = 8

@@ -7,18 +7,8 @@ from typing import Any
 from xcfbench.errors import InputError
 from xcfbench.sim.allocators.base import Allocator
 from xcfbench.sim.arch import Arch
-from xcfbench.sim.frontends.base import FrontEnd
+from xcfbench.sim.frontends.base import FRONTENDS, FrontEnd, register
 from xcfbench.sim.pages import PageCache
-
-FRONTENDS: dict[str, type[FrontEnd]] = {}
-
-
-def register(cls: type[FrontEnd]) -> type[FrontEnd]:
-    if cls.name in FRONTENDS:
-        raise RuntimeError(f"front end {cls.name!r} registered twice")
-    FRONTENDS[cls.name] = cls
-    return cls
-
 
 def get_frontend_class(name: str) -> type[FrontEnd]:
     try:

@@ -69,3 +69,14 @@ class FrontEnd:
 
     def check(self) -> int:
         raise NotImplementedError
+
+
+# The registry, filled by @register as each front end's module is imported.
+FRONTENDS: dict[str, type[FrontEnd]] = {}
+
+
+def register(cls: type[FrontEnd]) -> type[FrontEnd]:
+    if cls.name in FRONTENDS:
+        raise RuntimeError(f"front end {cls.name!r} registered twice")
+    FRONTENDS[cls.name] = cls
+    return cls
