@@ -174,3 +174,27 @@ def test_verify_failure_exits_1(capsys, monkeypatch, tmp_path):
     monkeypatch.setattr(Ideal, "read", lambda self, h: b"wrong")
     code, out, _ = run_main(capsys, ["replay", "--alloc", "ideal", "--verify", "--json", str(path)])
     assert code == 1 and json.loads(out)["results"]["verify_errors"] == 2
+
+
+def test_group_and_console_script_agree_on_bad_input():
+    """Through the click group (as any embedding program calls it) an InputError is the
+    same one line and status 2 as from the console script."""
+    res = CliRunner().invoke(cli, ["run", "--alloc", "nope"])
+    assert res.exit_code == 2
+    assert res.output.count("\n") == 1
+    assert res.output.startswith("xcfbench: error: unknown allocator 'nope'")
+    p = subprocess.run([sys.executable, "-m", "xcfbench", "run", "--alloc", "nope"],
+                       capture_output=True, text=True)
+    assert (p.returncode, p.stderr) == (2, res.output)
+
+
+def test_usage_error_is_one_line_that_says_where_to_look():
+    res = CliRunner().invoke(cli, ["run", "--no-such-option"])
+    assert res.exit_code == 2
+    assert res.output.count("\n") == 1
+    assert res.output.rstrip().endswith("(see 'xcfbench run -h')")
+
+
+def test_bare_command_prints_help_and_succeeds():
+    res = CliRunner().invoke(cli, [])
+    assert res.exit_code == 0 and "Commands:" in res.output

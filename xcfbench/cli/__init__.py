@@ -7,7 +7,7 @@ import sys
 import click
 
 from xcfbench.cli import report, run  # noqa: F401  (register their commands)
-from xcfbench.cli.common import PROG, cli
+from xcfbench.cli.common import PROG, cli, usage_line
 from xcfbench.errors import InputError
 
 __all__ = ["cli", "main"]
@@ -20,8 +20,8 @@ def main(argv: list[str] | None = None) -> None:
         code = cli.main(args=argv, prog_name=PROG, standalone_mode=False)
     except InputError as e:
         _fail(str(e))
-    except click.UsageError as e:
-        _fail(e.format_message())
+    except click.UsageError as e:               # the group's own options
+        _fail(usage_line(e))
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     except click.exceptions.Abort:

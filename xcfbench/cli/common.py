@@ -183,10 +183,41 @@ def config_doc(cfg: RunConfig, result) -> dict[str, Any]:
 
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class BadInput(click.ClickException):
+    """Bad input as click carries it: one line on stderr and exit status 2."""
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"{PROG}: error: {self.format_message()}", err=True)
+
+
+class Group(click.Group):
+    """The group turns every InputError, and every usage error, into BadInput, so that
+    the console script and a program invoking the group (CliRunner, an embedding tool)
+    see the same one line and the same status."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except InputError as e:
+            raise BadInput(str(e)) from None
+        except click.UsageError as e:
+            raise BadInput(usage_line(e)) from None
+
+
+def usage_line(e: click.UsageError) -> str:
+    where = f" (see '{e.ctx.command_path} -h')" if e.ctx is not None else ""
+    return e.format_message() + where
+
+
+@click.group(PROG, cls=Group, invoke_without_command=True,
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name=PROG)
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Exact page accounting for compressed-page allocators.
 
     Re-runs the 2011 xcfmalloc experiment (zcache over frontswap in a 256 MB cgroup) and
     replays allocation traces through faithful models of the kernel's allocators."""
+    if ctx.invoked_subcommand is None:          # bare `xcfbench`: the help, status 0
+        click.echo(ctx.get_help())

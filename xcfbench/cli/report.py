@@ -3,10 +3,6 @@
 Thin, like cli.py: parse options, call report/sweep/plot, hand the result to a renderer.
 One artifact on stdout (a table, JSON, CSV, Markdown or a terminal plot); warnings and
 progress on stderr.  Exit status: 0 ok, 1 a check failed, 2 bad input.
-
-Bad input leaves these commands as BadInput, a ClickException whose exit code is 2, so the
-status is 2 both through main() (which prints "xcfbench: error: ...") and when the click
-group is invoked directly, as click's CliRunner does in tests.
 """
 
 from __future__ import annotations
@@ -21,20 +17,6 @@ import click
 from xcfbench.cli.common import (PROG, split_list, stdout_console, build_config, cli, emit, output_format, run_options)
 from xcfbench.errors import InputError
 from xcfbench.output import FORMATS
-
-
-class BadInput(click.ClickException):
-    exit_code = 2
-
-
-def _bad_input_exits_2(f: Callable) -> Callable:
-    @functools.wraps(f)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return f(*args, **kwargs)
-        except InputError as e:
-            raise BadInput(str(e)) from None
-    return wrapper
 
 
 def _print(renderable: Any) -> None:
@@ -76,7 +58,6 @@ def _emit_comparison(cmp, fmt: str, report=None) -> None:
 @cli.command()
 @click.argument("paths", nargs=-1, metavar="A.json B.json [...]")
 @_format_option
-@_bad_input_exits_2
 def diff(paths: tuple[str, ...], fmt: str) -> None:
     """Results side by side, the first file as reference: every metric with its absolute
     and relative difference, coloured by whether it got better or worse.  Also reads a
@@ -99,7 +80,6 @@ def diff(paths: tuple[str, ...], fmt: str) -> None:
 @click.option("--no-default-thresholds", is_flag=True,
               help="drop the default 'any increase' gate on exact page counts")
 @_format_option
-@_bad_input_exits_2
 def check(baseline: str, current: str, fail_on: tuple[str, ...], no_default_thresholds: bool,
           fmt: str) -> None:
     """The regression gate: print the whole comparison, then every threshold that failed;
@@ -124,7 +104,6 @@ def check(baseline: str, current: str, fail_on: tuple[str, ...], no_default_thre
               help="runs at a time, each in a process of its own")
 @click.option("--results", "results_path", default="sweep.jsonl", show_default=True,
               metavar="FILE", help="JSON lines, one per finished run; run again to resume")
-@_bad_input_exits_2
 def sweep(alloc: str | None, fill: str | None, jobs: int, results_path: str, **kw: Any) -> None:
     """Every combination of --alloc, --fill, --arch, --compressor, --size and --limit
     (comma-separated lists), run in parallel; each finished run is a line of --results,
@@ -179,7 +158,6 @@ def sweep(alloc: str | None, fill: str | None, jobs: int, results_path: str, **k
               help="write a picture; without it, draw in the terminal")
 @click.option("--width", type=int, default=None, help="terminal plot columns")
 @click.option("--height", type=int, default=None, help="terminal plot rows")
-@_bad_input_exits_2
 def plot(paths: tuple[str, ...], kind: str, out: str | None, width: int | None,
          height: int | None) -> None:
     """Pictures of results (run, compare, reproduce and sweep files): the distribution
