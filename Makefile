@@ -9,13 +9,19 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 LZO_HEADER := /usr/include/lzo/lzo1x.h
 
-.PHONY: run test bench liblzo venv clean
+.PHONY: run test lint bench liblzo venv clean
 
 run: $(STAMP)
 	$(BIN)/xcfbench run --alloc xcf --fill text
 
-test: $(STAMP)
+test: lint
 	$(BIN)/python -m pytest -q
+
+# ruff (rules E, F, W, I, B, UP; its formatter) and mypy, installed into the virtualenv.
+lint: $(STAMP)
+	$(BIN)/ruff check xcfbench tests
+	$(BIN)/ruff format --check xcfbench tests
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python -m xcfbench.cli.bench
@@ -39,7 +45,7 @@ $(BIN)/python:
 $(STAMP): pyproject.toml | $(BIN)/python
 	@$(MAKE) --no-print-directory liblzo
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,lint]'
 	@touch $@
 
 venv: $(STAMP)
