@@ -22,7 +22,8 @@ import pytest
 from click.testing import CliRunner
 
 from xcfbench.cli import cli
-from xcfbench.output.formats import cell, human, render_document, signed
+from xcfbench.output.formats import render_document
+from xcfbench.output.values import cell, human, signed
 
 from .conftest import TRACES
 

@@ -221,7 +221,7 @@ def test_diff_golden(monkeypatch):
 def test_diff_table_colours_by_verdict(lower_baseline, current):
     from rich.console import Console
 
-    from xcfbench.output.report_tables import comparison_table
+    from xcfbench.output.tables import comparison_table
     cmp = compare([load_source(lower_baseline), load_source(current)])
     console = Console(record=True, width=200, force_terminal=True, color_system="standard")
     console.print(comparison_table(cmp))

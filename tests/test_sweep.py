@@ -29,7 +29,8 @@ def configs(*allocs: str, fills=("zero",), archs=("i386",)) -> list[RunConfig]:
 
 
 def lines(path) -> list[dict]:
-    return [json.loads(line) for line in open(path, encoding="utf-8")]
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
 
 
 def test_config_key_names_the_configuration_and_nothing_else():

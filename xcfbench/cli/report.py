@@ -7,7 +7,6 @@ progress on stderr.  Exit status: 0 ok, 1 a check failed, 2 bad input.
 
 from __future__ import annotations
 
-import functools
 import shutil
 import sys
 from typing import Any, Callable
@@ -46,7 +45,7 @@ def _emit_comparison(cmp, fmt: str, report=None) -> None:
         from xcfbench.results.document import dumps
         sys.stdout.write(dumps(report.to_dict() if report else cmp.to_dict()))
     elif fmt == "table":
-        from xcfbench.output.report_tables import check_verdict, comparison_table
+        from xcfbench.output.tables import check_verdict, comparison_table
         _print(comparison_table(cmp, report))
         if report:
             _print(check_verdict(report))
@@ -110,7 +109,7 @@ def sweep(alloc: str | None, fill: str | None, jobs: int, results_path: str, **k
     and an interrupted sweep resumes where it stopped."""
     from xcfbench.sim.config import format_size
     from xcfbench.output.formats import summary
-    from xcfbench.output.report_tables import SweepProgress, summary_table
+    from xcfbench.output.tables import ProgressBar, summary_table
     from xcfbench.results.compare import source_of
     from xcfbench.results.sweep import expand, run_sweep, sweep_document
     fmt = output_format(kw)
@@ -126,7 +125,7 @@ def sweep(alloc: str | None, fill: str | None, jobs: int, results_path: str, **k
                                                     "compressor": a["compressor"],
                                                     "limit": a["limit"]})
     configs = expand(axes, make)
-    with SweepProgress(enabled=not kw["quiet"]) as bar:
+    with ProgressBar("sweep", enabled=not kw["quiet"], delay_s=0, runs=True) as bar:
         outcome = run_sweep(configs, results_path, jobs, progress=bar,
                             warn=lambda m: _warn([m]))
     click.echo(f"{PROG}: sweep: {len(configs)} runs, {outcome.ran} run now,"

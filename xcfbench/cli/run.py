@@ -35,7 +35,9 @@ def run(alloc: str, fill: str, **kw: Any) -> None:
 def compare(alloc: str | None, fill: str | None, **kw: Any) -> None:
     """The letter's table: every --alloc × every --fill, deltas against the first
     allocator in percentage points (lower is better)."""
-    from xcfbench.output.tables import compare_table
+    from xcfbench.output.formats import summary
+    from xcfbench.output.tables import summary_table
+    from xcfbench.results.compare import source_of
     from xcfbench.results.document import document
     allocs = split_list(alloc or "xvmalloc,xcfmalloc")
     fills = split_list(fill or "zero,text")
@@ -47,8 +49,8 @@ def compare(alloc: str | None, fill: str | None, **kw: Any) -> None:
     results = run_many(configs, kw["quiet"])
     common = {**configs[0].to_dict(), **results[0].provenance,
               "alloc": [c.alloc for c in configs[::len(fills)]], "fill": fills}
-    emit(document("compare", common, [r.to_dict() for r in results]), fmt, kw["output"],
-         lambda: compare_table(results))
+    doc = document("compare", common, [r.to_dict() for r in results])
+    emit(doc, fmt, kw["output"], lambda: summary_table(summary(source_of(doc).entries)))
 
 
 @cli.command()

@@ -26,7 +26,8 @@ from typing import Any, Iterable
 
 from xcfbench.sim.config import format_size
 from xcfbench.errors import InputError
-from xcfbench.output import FORMATS
+from xcfbench.output.values import (OPTIONAL_FIGURES, REPLAY_FIGURES, RUN_FIGURES, cell,
+                                    human, signed, signed_pct)
 from xcfbench.results.metrics import METRICS, metric_value
 from xcfbench.results.compare import (DERIVED_FIELDS, CheckReport, Comparison, Entry, Source, case_fields, field_name, field_value, source_of, threshold_map)
 
@@ -50,50 +51,6 @@ def render_document(doc: dict[str, Any], fmt: str) -> str:
     if fmt == "markdown":
         return document_markdown(doc, source)
     raise InputError(f"unknown format {fmt!r}: choose from csv, markdown")
-
-
-# -- values -----------------------------------------------------------------------------------
-
-def cell(value: Any) -> str:
-    """A CSV cell: exact, empty for absent."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
-
-
-def human(value: Any, unit: str | None = None) -> str:
-    """A value for people: floats to two decimals, units where they help."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        text = f"{value:.2f}"
-    else:
-        text = str(value)
-    if unit == "%":
-        return f"{text} %"
-    if unit == "x":
-        return f"{text} ×"
-    return text
-
-
-def signed(value: int | float | None) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, int):
-        return f"{value:+d}"
-    if value and abs(value) < 0.005:
-        return f"{value:+.2e}"
-    return f"{value:+.2f}"
-
-
-def signed_pct(value: float | None) -> str:
-    return "—" if value is None else f"{signed(value)}%"
 
 
 def _csv(header: list[str], rows: Iterable[list[Any]]) -> str:
@@ -192,8 +149,7 @@ def _run_markdown(e: Entry) -> str:
     rows = []
     for name in RUN_FIGURES:
         value = r.get(name)
-        if value is None and name in ("zv_desc_count", "pool_pages_after_compact",
-                                      "pages_compacted"):
+        if value is None and name in OPTIONAL_FIGURES:
             continue
         m = METRICS[name]
         rows.append([name, human(value, m.unit), m.unit, m.help])

@@ -1,5 +1,10 @@
-"""Results to rich tables (and progress on stderr).  Reads results; computes nothing new
-beyond differences between them."""
+"""Results as rich tables, and progress on stderr.
+
+Reads results and computes nothing new: differences come from results.compare, the
+letter's summary from output.formats.summary.  Colours follow the metric registry through
+Delta.verdict: green is better, red is worse, yellow a change in a figure that is neither
+(curr_pages), dim the same.  Values are formatted by output.values, as in every format.
+"""
 
 from __future__ import annotations
 
@@ -9,23 +14,26 @@ from typing import Any, Iterable
 
 from rich import box
 from rich.console import Console, Group, RenderableType
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TaskID,
+                           TextColumn, TimeElapsedColumn, TimeRemainingColumn)
 from rich.table import Table
+from rich.text import Text
 
+from xcfbench.output.formats import Summary
+from xcfbench.output.values import (OPTIONAL_FIGURES, REPLAY_FIGURES, RUN_FIGURES, human,
+                                    signed, signed_pct)
+from xcfbench.results.compare import CheckReport, Comparison, threshold_map
 from xcfbench.results.metrics import METRICS
 from xcfbench.sim.records import ReplayResult, RunResult
 
 
-def fmt(value: Any, digits: int = 2) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
-def signed(value: float | None, digits: int = 2) -> str:
-    return "—" if value is None else f"{value:+.{digits}f}"
+def _figure_rows(t: Table, result: dict[str, Any], names: Iterable[str]) -> None:
+    for name in names:
+        value = result.get(name)
+        if value is None and name in OPTIONAL_FIGURES:
+            continue
+        m = METRICS[name]
+        t.add_row(name, human(value, m.unit), m.help)
 
 
 def run_table(result: RunResult) -> Table:
@@ -34,30 +42,7 @@ def run_table(result: RunResult) -> Table:
     t.add_column("figure")
     t.add_column("value", justify="right")
     t.add_column("meaning", style="dim")
-    rows = [
-        ("curr_pages", result.curr_pages),
-        ("zv_page_count", result.zv_page_count),
-        ("zv_desc_count", result.zv_desc_count),
-        ("effective_compression_pct", result.effective_compression_pct),
-        ("stored_per_pool", result.stored_per_pool),
-        ("effective_compression_pages_only_pct", result.effective_compression_pages_only_pct),
-        ("mean_compressed_pct", result.mean_compressed_pct),
-        ("pages_held", result.pages_held),
-        ("peak_pool_pages", result.peak_pool_pages),
-        ("metadata_bytes", result.metadata_bytes),
-        ("succ_puts", result.succ_puts),
-        ("failed_puts", result.failed_puts),
-    ]
-    if result.pool_pages_after_compact is not None:
-        rows += [("pool_pages_after_compact", result.pool_pages_after_compact),
-                 ("pages_compacted", result.pages_compacted)]
-    for name, value in rows:
-        if name == "zv_desc_count" and value is None:
-            continue
-        m = METRICS[name]
-        shown = f"{fmt(value)} %" if m.unit == "%" else (
-            f"{fmt(value)} ×" if m.unit == "x" else fmt(value))
-        t.add_row(name, shown, m.help)
+    _figure_rows(t, result.to_dict(), RUN_FIGURES)
     for reason, count in result.rejects.items():
         if count:
             t.add_row(f"  rejected: {reason}", str(count), "failed puts for this reason")
@@ -67,34 +52,77 @@ def run_table(result: RunResult) -> Table:
     return t
 
 
-def compare_table(results: list[RunResult], title: str = "") -> Table:
-    """The letter's table: one row per allocator × fill, deltas against the first
-    allocator on the same fill, in percentage points (lower is better)."""
-    t = Table(title=title or None, title_justify="left")
-    for name, justify in (("allocator", "left"), ("fill", "left"), ("curr_pages", "right"),
-                          ("zv_page_count", "right"), ("zv_desc_count", "right"),
-                          ("effective", "right"), ("Δ points", "right"),
-                          ("stored/pool", "right"), ("failed puts", "right")):
-        t.add_column(name, justify=justify, no_wrap=True)
-    base: dict[str, RunResult] = {}
-    for r in results:
-        base.setdefault(r.fill, r)
-    for r in results:
-        b = base[r.fill]
-        delta = None
-        if r is not b and None not in (r.effective_compression_pct, b.effective_compression_pct):
-            delta = r.effective_compression_pct - b.effective_compression_pct
-        t.add_row(r.allocator, r.fill, str(r.curr_pages), str(r.zv_page_count),
-                  fmt(r.zv_desc_count), f"{fmt(r.effective_compression_pct)}%",
-                  _coloured_delta(delta), f"{fmt(r.stored_per_pool)}×", str(r.failed_puts))
+VERDICT_STYLE = {"better": "green", "worse": "bold red", "changed": "yellow", "same": "dim",
+                 "n/a": "dim"}
+
+
+def comparison_table(cmp: Comparison, report: CheckReport | None = None) -> Table:
+    many = len(cmp.cases) > 1
+    t = Table(title=f"reference: {cmp.sources[0]}", title_justify="left")
+    if many:
+        t.add_column("case")
+    t.add_column("metric")
+    t.add_column(cmp.sources[0], justify="right")
+    for path in cmp.sources[1:]:
+        t.add_column(path, justify="right")
+        t.add_column("Δ", justify="right")
+        t.add_column("Δ %", justify="right")
+    gates = threshold_map(report) if report else {}
+    if report:
+        t.add_column("gate")
+    for case in cmp.cases:
+        first = True
+        for r in case.rows:
+            m = METRICS[r.metric]
+            cells: list = [case.label if first else ""] if many else []
+            cells += [r.metric, human(r.values[0], m.unit)]
+            for v, d in zip(r.values[1:], r.deltas[1:]):
+                style = VERDICT_STYLE[d.verdict]
+                cells += [human(v, m.unit), Text(signed(d.absolute), style=style),
+                          Text(signed_pct(d.relative_pct), style=style)]
+            if report:
+                outcomes = gates.get((case.label, r.metric), [])
+                if not outcomes:
+                    cells.append("")
+                elif any(o.failed for o in outcomes):
+                    cells.append(Text("FAIL", style="bold red"))
+                else:
+                    cells.append(Text("ok", style="green"))
+            t.add_row(*cells)
+            first = False
+        if many:
+            t.add_section()
     return t
 
 
-def _coloured_delta(delta: float | None) -> str:
-    if delta is None:
-        return "—"
-    colour = "green" if delta < 0 else ("red" if delta > 0 else "white")
-    return f"[{colour}]{delta:+.2f}[/]"
+def check_verdict(report: CheckReport):
+    failures = report.failures
+    if not failures:
+        return Text(f"All {len(report.outcomes)} checks passed.", style="bold green")
+    lines = [Text(f"{len(failures)} of {len(report.outcomes)} checks failed:",
+                  style="bold red")]
+    lines += [Text(f"  ✗ {o.describe()}", style="red") for o in failures]
+    return Group(*lines)
+
+
+def summary_table(summary: Summary, title: str = "", statuses: list[str] | None = None
+                  ) -> Table:
+    """The letter's table over a sweep's runs, Δ points coloured (lower is better)."""
+    t = Table(title=title or None, title_justify="left")
+    n_ids = len(summary.header) - 7
+    for i, name in enumerate(summary.header):
+        t.add_column(name, justify="left" if i < n_ids else "right")
+    if statuses is not None:
+        t.add_column("run", style="dim")
+    for n, row in enumerate(summary.rows):
+        (*ids, curr, zv, desc, eff, delta, density, failed) = row
+        colour = "dim" if delta is None or delta == 0 else ("green" if delta < 0 else "red")
+        cells = [*map(str, ids), human(curr), human(zv), human(desc), human(eff, "%"),
+                 Text(signed(delta), style=colour), human(density, "x"), human(failed)]
+        if statuses is not None:
+            cells.append(statuses[n])
+        t.add_row(*cells)
+    return t
 
 
 def reproduce_table(rows: Iterable[dict[str, Any]], note: str = "") -> Table:
@@ -117,15 +145,7 @@ def replay_table(r: ReplayResult) -> Table:
     t.add_column("figure")
     t.add_column("value", justify="right")
     t.add_column("meaning", style="dim")
-    d = r.to_dict()
-    names = ["pool_pages", "peak_pool_pages", "pages_held", "failed_allocs", "frees_of_failed",
-             "live_objects", "live_bytes", "desc_count", "pool_pages_after_compact",
-             "pages_compacted"]
-    for name in names:
-        if d.get(name) is None:
-            continue
-        m = METRICS.get(name)
-        t.add_row(name, str(d[name]), m.help if m else "")
+    _figure_rows(t, r.to_dict(), REPLAY_FIGURES)
     t.add_row("ops", str(r.ops), f"{r.allocs} allocs, {r.frees} frees")
     if r.verified:
         t.add_row("verify_errors", str(r.verify_errors),
@@ -163,29 +183,37 @@ def listing(sections: dict[str, list[tuple[str, str]]]) -> Table:
 
 
 class ProgressBar:
-    """A progress bar on stderr that appears only once a task has run for a second, and
-    never when stderr is not a terminal or the user asked for quiet."""
+    """A progress bar on stderr that appears only once a task has run for delay_s, and
+    never when stderr is not a terminal or the user asked for quiet.  With runs=True it
+    counts runs (done of total, elapsed and left), as a sweep shows them."""
 
-    def __init__(self, description: str, enabled: bool = True, delay_s: float = 1.0) -> None:
+    def __init__(self, description: str, enabled: bool = True, delay_s: float = 1.0,
+                 runs: bool = False) -> None:
         self.enabled = enabled and sys.stderr.isatty()
         self.description = description
         self.delay_s = delay_s
+        self.runs = runs
         self.started = time.monotonic()
         self.progress: Progress | None = None
-        self.task = None
+        self.task: TaskID | None = None
 
-    def __call__(self, done: int, total: int) -> None:
+    def __call__(self, done: float, total: int) -> None:
         if not self.enabled:
             return
         if self.progress is None:
             if time.monotonic() - self.started < self.delay_s:
                 return
-            self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
-                                     TextColumn("{task.percentage:>3.0f}%"),
-                                     TimeRemainingColumn(), console=Console(stderr=True),
-                                     transient=True)
+            columns: list[ProgressColumn] = [TextColumn("{task.description}"), BarColumn()]
+            if self.runs:
+                columns += [MofNCompleteColumn(), TextColumn("runs"), TimeElapsedColumn(),
+                            TextColumn("left")]
+            else:
+                columns += [TextColumn("{task.percentage:>3.0f}%")]
+            columns.append(TimeRemainingColumn())
+            self.progress = Progress(*columns, console=Console(stderr=True), transient=True)
             self.progress.start()
             self.task = self.progress.add_task(self.description, total=total)
+        assert self.task is not None
         self.progress.update(self.task, completed=done, total=total)
 
     def close(self) -> None:
@@ -193,7 +221,7 @@ class ProgressBar:
             self.progress.stop()
             self.progress = None
 
-    def __enter__(self) -> "ProgressBar":
+    def __enter__(self) -> ProgressBar:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -10,6 +10,8 @@ from xcfbench.sim.arch import Arch
 from xcfbench.sim.frontends.base import FRONTENDS, FrontEnd, register
 from xcfbench.sim.pages import PageCache
 
+__all__ = ["FRONTENDS", "FrontEnd", "create_frontend", "get_frontend_class", "register"]
+
 def get_frontend_class(name: str) -> type[FrontEnd]:
     try:
         return FRONTENDS[name]
