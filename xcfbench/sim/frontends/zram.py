@@ -147,6 +147,7 @@ class Zram(FrontEnd):
     options = {"mode": "swap", "mem_limit": 0, "recompress": None, "writeback": None,
                "writeback_limit": None, "cpus": 1, "swap_size": 0, "free_batch": True}
     kernel_allocators = ("zsmalloc", "zsmalloc-legacy")
+    failed_write_stays_resident = True     # swap mode: a write error re-dirties the page
 
     def __init__(self, allocator: Allocator, arch: Arch, pages: PageCache, *,
                  totalram_pages: int, mode: str = "swap", mem_limit: int = 0,
