@@ -109,6 +109,8 @@ def run(config: RunConfig, progress: Callable[[int, int], None] | None = None) -
                     memcg.stalls += 1
                 break
             victims = memcg.reclaim()
+            if not victims and memcg.over():
+                memcg.stalls += 1          # nothing left to reclaim: the kernel would OOM
         if (i + 1) % sample_every == 0 or i + 1 == n_pages:
             samples.append([i + 1, frontend.stored_pages, pool_pages()])
         if progress is not None and ((i + 1) % step == 0 or i + 1 == n_pages):

@@ -56,7 +56,7 @@ class MemCg:
             lru.move_to_end(page)
             return []
         evicted: list[int] = []
-        if len(lru) >= self.capacity:
+        if len(lru) + self.kmem_pages >= self.capacity:
             self.reclaims += 1
             for _ in range(min(self.reclaim_batch, len(lru))):
                 evicted.append(lru.popitem(last=False)[0])
