@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 LZO_HEADER := /usr/include/lzo/lzo1x.h
 
-.PHONY: run test lint bench liblzo venv clean
+.PHONY: run test lint bench liblzo venv clean kernel-check
 
 run: $(STAMP)
 	$(BIN)/xcfbench run --alloc xcf --fill text
@@ -25,6 +25,11 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m xcfbench.cli.bench
+
+# Opt-in, root only, not part of `test` or CI: replays page traces into a zram device it
+# creates itself (hot_add), compares mm_stat with the model, then resets and removes it.
+kernel-check: $(STAMP)
+	$(BIN)/python -m xcfbench.cli.kernelcheck $(KERNEL_CHECK_ARGS)
 
 # python-lzo compiles against liblzo2's headers.  Install them where we can (root with
 # apt-get); otherwise stop and say exactly what to run.

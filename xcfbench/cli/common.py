@@ -91,11 +91,87 @@ def run_options(multi: bool = False) -> Callable:
             click.option("--output", "-o", "output", default=None, metavar="FILE",
                          help="also write the JSON document to FILE (atomically)"),
             click.option("--quiet", "-q", is_flag=True, help="no progress bar"),
+            *frontend_flags(),
         ]
         for opt in reversed(opts):
             f = opt(f)
         return f
     return decorate
+
+
+# Front-end options on the command line: (flag, option key, parser, help).  Each becomes
+# RunConfig.frontend_options[key]; a flag the chosen front end has no option for is an
+# error (one line, exit 2), checked against the front end class's `options`.
+def _int(flag: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            return int(text)
+        except ValueError:
+            raise InputError(f"bad {flag} {text!r}: expected an integer") from None
+    return parse
+
+
+def _bytes(flag: str, zero: bool = True) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        if zero and str(text).strip() == "0":
+            return 0
+        return parse_size(text, flag)
+    return parse
+
+
+FRONTEND_FLAGS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
+    ("--zram-mode", "mode", str, "zram: swap (6.12 swap layer, default) or block"),
+    ("--mem-limit", "mem_limit", _bytes("--mem-limit"), "zram mem_limit (K/M/G; 0 none)"),
+    ("--recompress", "recompress", str,
+     "zram: 'ALGO [type=huge|idle|huge_idle] [threshold=N] [max_pages=N]'"),
+    ("--writeback", "writeback", str, "zram writeback: huge, idle, huge_idle, incompressible"),
+    ("--writeback-limit", "writeback_limit", _int("--writeback-limit"),
+     "zram writeback_limit in pages (enables writeback_limit_enable)"),
+    ("--cpus", "cpus", _int("--cpus"), "zram swap mode: online CPUs (free-cache threshold)"),
+    ("--swap-size", "swap_size", _bytes("--swap-size"),
+     "zram swap mode: swap device size [default: --totalram]"),
+    ("--max-pool-percent", "max_pool_percent", _int("--max-pool-percent"),
+     "zswap max_pool_percent of --totalram [default: 20]"),
+    ("--accept-threshold", "accept_threshold_percent", _int("--accept-threshold"),
+     "zswap accept_threshold_percent [default: 90]"),
+    ("--zswap-max", "zswap_max", _bytes("--zswap-max"),
+     "zswap: the cgroup's memory.zswap.max (K/M/G; 0 refuses all) [default: max]"),
+    ("--shrink-worker", "shrink_worker", str,
+     "zswap: when the shrink worker runs: 'sync' (at the rejecting store, default) or 'off'"),
+)
+FRONTEND_SWITCHES: tuple[tuple[str, str, Any, str], ...] = (
+    ("--immediate-free", "free_batch", False,
+     "zram swap mode: frees reach zram at once (6.15+), no 64-slot batches"),
+)
+
+
+def frontend_flags() -> list[Callable]:
+    out = [click.option(flag, flag.lstrip("-").replace("-", "_"), default=None, help=h)
+           for flag, _, _, h in FRONTEND_FLAGS]
+    out += [click.option(flag, flag.lstrip("-").replace("-", "_"), is_flag=True, help=h)
+            for flag, _, _, h in FRONTEND_SWITCHES]
+    return out
+
+
+def frontend_options_of(frontend: str, kw: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """The front-end flags given, as the front end's options; another front end's flag
+    is an InputError naming it."""
+    from xcfbench.sim.frontends import FRONTENDS, get_frontend_class
+    cls = get_frontend_class(frontend)
+    out: dict[str, Any] = {}
+    given = [(flag, key, kw.get(flag.lstrip("-").replace("-", "_")), parse)
+             for flag, key, parse, _ in FRONTEND_FLAGS]
+    given += [(flag, key, value if kw.get(flag.lstrip("-").replace("-", "_")) else None,
+               lambda v: v) for flag, key, value, _ in FRONTEND_SWITCHES]
+    for flag, key, value, parse in given:
+        if value is None:
+            continue
+        if key not in cls.options:
+            owners = [n for n, c in FRONTENDS.items() if key in c.options]
+            raise InputError(f"{flag} is an option of {' and '.join(owners) or 'no front end'},"
+                             f" not of --frontend {cls.name}")
+        out[key] = parse(value)
+    return tuple(sorted(out.items()))
 
 
 def with_chain_size(alloc: str, options: tuple, chain_size: int | None,
@@ -128,6 +204,7 @@ def build_config(alloc: str, fill: str, kw: dict[str, Any], strict: bool = True)
         totalram_bytes=parse_size(kw["totalram"], "--totalram"),
         zv_hdr_sentinel=not kw["no_sentinel"], corpus=kw["corpus"], seed=kw["seed"],
         compact=kw["compact"], verify=kw["verify"],
+        frontend_options=frontend_options_of(kw["frontend"], kw),
         alloc_options=with_chain_size(alloc, parse_alloc_options(kw["opts"]),
                                       kw.get("chain_size"), strict), **extra)
 

@@ -20,14 +20,15 @@ from xcfbench.sim.config import parse_alloc_options
 def run(alloc: str, fill: str, **kw: Any) -> None:
     """One run: write --size of --fill pages in a --limit cgroup; zcache stores what is
     pushed out through --alloc."""
-    from xcfbench.output.tables import run_table, with_classes
+    from xcfbench.output.tables import run_table, with_classes, with_frontend
     from xcfbench.results.document import document
     cfg = build_config(alloc, fill, kw)
     fmt = output_format(kw)
     check_classes(cfg.alloc, kw["classes"])
     (result,) = run_many([cfg], kw["quiet"])
     emit(document("run", config_doc(cfg, result), result.to_dict()), fmt, kw["output"],
-         lambda: with_classes(run_table(result), result.allocator_stats, kw["classes"]))
+         lambda: with_frontend(with_classes(run_table(result), result.allocator_stats,
+                                            kw["classes"]), result.frontend_stats))
 
 
 @cli.command()
@@ -71,9 +72,29 @@ def reproduce(alloc: str | None, fill: str | None, **kw: Any) -> None:
     emit(document("reproduce", common, rows), fmt, kw["output"], lambda: reproduce_table(rows, curr_pages_note(configs[0])))
 
 
+def _frontend_flags(f):
+    from xcfbench.cli.common import frontend_flags
+    for opt in reversed(frontend_flags()):
+        f = opt(f)
+    return f
+
+
 @cli.command()
-@click.option("--alloc", "-a", required=True, help="allocator (see `xcfbench list`)")
-@click.option("--arch", default="i386", show_default=True, help="i386 or x86_64")
+@click.option("--alloc", "-a", default=None,
+              help="allocator (see `xcfbench list`); with --pages [default: zsmalloc]")
+@click.option("--arch", default=None,
+              help="i386 or x86_64 [default: i386; x86_64 with --pages]")
+@click.option("--frontend", default=None,
+              help="with --pages: replay a page trace through zram, zswap or zcache")
+@click.option("--pages", "pages_path", default=None, metavar="FILE",
+              help="the pages a page trace writes (raw 4096-byte pages, or .xz)")
+@click.option("--compressor", "-c", default=None,
+              help="with --pages: compressor [default: lzo-rle if registered, else lzo1x-1]")
+@click.option("--comp-opt", "comp_opts", multiple=True, metavar="NAME=VALUE",
+              help="compressor option, e.g. level=9 (repeatable)")
+@click.option("--totalram", default="4G", show_default=True,
+              help="with --pages: machine RAM (zswap's pool limit, zram's swap size)")
+@_frontend_flags
 @click.option("--verify", is_flag=True, help="store real bytes; check every object")
 @click.option("--compact", default=None, help="'end' or 'every:N' operations")
 @click.option("--opt", "opts", multiple=True, metavar="NAME=VALUE", help="allocator option")
@@ -87,10 +108,26 @@ def reproduce(alloc: str | None, fill: str | None, **kw: Any) -> None:
               help="also write the JSON document to FILE (atomically)")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
 @click.argument("trace_path", metavar="TRACE")
-def replay(alloc: str, arch: str, verify: bool, compact: str | None, opts: tuple[str, ...],
+def replay(alloc: str | None, arch: str | None, frontend: str | None, pages_path: str | None,
+           compressor: str | None, comp_opts: tuple[str, ...], totalram: str,
+           verify: bool, compact: str | None, opts: tuple[str, ...],
            chain_size: int | None, classes: bool, as_json: bool, fmt: str | None,
-           output: str | None, quiet: bool, trace_path: str) -> None:
-    """Replay a trace v1 file through an allocator and report its page accounting."""
+           output: str | None, quiet: bool, trace_path: str, **fe_kw: Any) -> None:
+    """Replay a trace v1 file through an allocator and report its page accounting; with
+    --frontend and --pages, replay a page trace (w/r/d/c/i/R/B) through a front end."""
+    from xcfbench.cli.common import FRONTEND_FLAGS, FRONTEND_SWITCHES
+    if frontend is not None or pages_path is not None:
+        return _replay_pages(alloc or "zsmalloc", arch or "x86_64", frontend, pages_path,
+                             compressor, comp_opts, totalram, verify, compact, opts,
+                             chain_size, classes, as_json, fmt, output, quiet, trace_path,
+                             fe_kw)
+    given = [flag for flag, *_ in FRONTEND_FLAGS + FRONTEND_SWITCHES
+             if fe_kw.get(flag.lstrip("-").replace("-", "_"))]
+    if given or compressor or comp_opts:
+        raise InputError(f"{(given or ['-c'])[0]} needs --frontend and --pages (a page trace)")
+    if alloc is None:
+        raise InputError("replay needs --alloc (a trace v1), or --frontend and --pages")
+    arch = arch or "i386"
     from xcfbench.sim.allocators import canonical_name, create
     from xcfbench.sim.arch import get_arch
     from xcfbench.output.tables import ProgressBar, replay_table, with_classes
@@ -114,6 +151,65 @@ def replay(alloc: str, arch: str, verify: bool, compact: str | None, opts: tuple
          lambda: with_classes(replay_table(result), result.allocator_stats, classes))
     if verify and result.verify_errors:
         raise click.exceptions.Exit(1)
+
+
+def _replay_pages(alloc, arch, frontend, pages_path, compressor, comp_opts, totalram, verify,
+                  compact, opts, chain_size, classes, as_json, fmt, output, quiet,
+                  trace_path, fe_kw) -> None:
+    import os
+    from xcfbench.cli.common import frontend_options_of
+    from xcfbench.io import read_input
+    from xcfbench.output.tables import frontend_table, with_classes
+    from xcfbench.results.document import document
+    from xcfbench.sim.allocators import canonical_name
+    from xcfbench.sim.compressors import COMPRESSORS, canonical_compressor
+    from xcfbench.sim.config import parse_size
+    from xcfbench.sim.frontends import get_frontend_class
+    from xcfbench.sim.pagetrace import read_pages, replay_pages
+    if frontend is None or pages_path is None:
+        raise InputError("a page trace needs both --frontend and --pages")
+    if verify or compact:
+        raise InputError("--verify and --compact are for trace v1; a page trace compacts"
+                         " with its 'c' lines")
+    fe_cls = get_frontend_class(frontend)
+    name = canonical_name(alloc)
+    options = dict(with_chain_size(name, parse_alloc_options(opts), chain_size, strict=True))
+    check_classes(name, classes)
+    comp = canonical_compressor(compressor or ("lzo-rle" if "lzo-rle" in COMPRESSORS
+                                               else "lzo1x-1"))
+    fe_options = dict(frontend_options_of(fe_cls.name, fe_kw))
+    out_fmt = output_format({"fmt": fmt, "as_json": as_json, "output": output})
+    if out_fmt not in ("table", "json"):
+        raise InputError("a page-trace replay prints a table or JSON")
+    data = read_pages(pages_path)
+    text = read_input(trace_path, "page trace")
+    result = replay_pages(text.splitlines(), data, frontend=fe_cls.name, compressor=comp,
+                          alloc=name, arch=arch, options=fe_options, alloc_options=options,
+                          compressor_options=dict(parse_alloc_options(comp_opts)),
+                          totalram_pages=parse_size(totalram, "--totalram") // 4096,
+                          name=os.path.basename(trace_path))
+    config = {"frontend": fe_cls.name, "alloc": name, "arch": arch, "compressor": comp,
+              "trace": result["trace"], "pages": os.path.basename(pages_path),
+              "frontend_options": fe_options, "alloc_options": options,
+              "kernel_allocators": list(fe_cls.kernel_allocators)}
+
+    def table():
+        from rich.console import Group
+        from rich.table import Table
+        t = Table(title=f"{fe_cls.name} · {name} · {arch} · {comp} · {result['trace']}",
+                  title_justify="left")
+        t.add_column("figure")
+        t.add_column("value", justify="right")
+        for key in ("stored_pages", "succ_puts", "failed_puts", "compr_data_size",
+                    "pool_pages", "peak_pool_pages", "kernel_pairing"):
+            t.add_row(key, str(result[key]))
+        for reason, count in result["rejects"].items():
+            if count:
+                t.add_row(f"  rejected: {reason}", str(count))
+        extra = frontend_table(result["frontend_stats"])
+        body = with_classes(t, result["allocator_stats"], classes)
+        return body if extra is None else Group(body, extra)
+    emit(document("page-replay", config, result), out_fmt, output, table)
 
 
 @cli.command("gen-trace")

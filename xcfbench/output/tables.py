@@ -171,6 +171,54 @@ def with_classes(table: Table, stats: dict[str, Any], wanted: bool) -> Renderabl
     return Group(table, classes_table(stats.get("classes", [])))
 
 
+def zramctl_table(stats: dict[str, Any]) -> Table:
+    """zramctl's columns for the device: DATA COMPR TOTAL ZERO-PAGES ALGORITHM (bytes, as
+    `zramctl --bytes` prints them)."""
+    z = stats["zramctl"]
+    t = Table(title="zramctl --bytes", title_justify="left", box=box.SIMPLE_HEAD)
+    cols = ("ALGORITHM", "DATA", "COMPR", "TOTAL", "ZERO-PAGES")
+    for c in cols:
+        t.add_column(c, justify="left" if c == "ALGORITHM" else "right")
+    t.add_row(*(str(z[c]) for c in cols))
+    return t
+
+
+def frontend_table(stats: dict[str, Any], title: str = "") -> RenderableType | None:
+    """A zram's or zswap's counters under the kernel's file names; zram's mm_stat, io_stat,
+    bd_stat and debug_stat lines exactly as sysfs prints them.  None for other front ends."""
+    parts: list[RenderableType] = []
+    if "mm_stat" in stats:
+        t = Table(title=title or "zram (/sys/block/zramN)", title_justify="left",
+                  box=box.SIMPLE_HEAD)
+        t.add_column("file")
+        t.add_column("contents", no_wrap=True)
+        for name, line in stats["lines"].items():
+            t.add_row(name, line.replace("\n", " / "))
+        parts += [t, zramctl_table(stats)]
+    elif "zswap" in stats:
+        t = Table(title=title or "zswap", title_justify="left", box=box.SIMPLE_HEAD)
+        t.add_column("counter")
+        t.add_column("value", justify="right")
+        for group in ("zswap", "memory.stat", "vmstat"):
+            for name, value in stats[group].items():
+                t.add_row(f"{group}.{name}" if group != "zswap" else f"debugfs zswap/{name}",
+                          str(value))
+        parts.append(t)
+    else:
+        return None
+    memcg = stats.get("memcg")
+    if memcg and memcg.get("reclaim_stalls"):
+        parts.append(f"[bold red]reclaim could not make room {memcg['reclaim_stalls']} times:"
+                     " writes kept failing and the cgroup stayed over its limit (the kernel"
+                     " would OOM)[/]")
+    return Group(*parts)
+
+
+def with_frontend(table: RenderableType, stats: dict[str, Any]) -> RenderableType:
+    extra = frontend_table(stats)
+    return table if extra is None else Group(table, extra)
+
+
 def listing(sections: dict[str, list[tuple[str, str]]]) -> Table:
     t = Table(show_header=False, box=None, pad_edge=False)
     t.add_column(style="bold")

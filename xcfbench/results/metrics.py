@@ -60,6 +60,32 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     _m("zcache.compress_poor", "count", "lower", "puts refused: clen over zv_max_zsize", True),
     _m("zcache.mean_compress_poor", "count", "lower",
        "puts refused: pool mean over zv_max_mean_zsize", True),
+    # zram (Linux 6.12 sysfs files)
+    _m("mm_stat.orig_data_size", "bytes", "none", "zram: pages stored × 4096", True),
+    _m("mm_stat.compr_data_size", "bytes", "lower", "zram: sum of stored object sizes", True),
+    _m("mm_stat.mem_used_total", "bytes", "lower", "zram: zsmalloc pool pages × 4096", True),
+    _m("mm_stat.mem_limit", "bytes", "none", "zram: mem_limit (0 none)", True),
+    _m("mm_stat.mem_used_max", "bytes", "lower", "zram: high-water mark of mem_used_total", True),
+    _m("mm_stat.same_pages", "count", "none", "zram: same-filled pages (no pool memory)", True),
+    _m("mm_stat.pages_compacted", "pages", "higher", "zram: pages freed by compaction", True),
+    _m("mm_stat.huge_pages", "count", "lower", "zram: pages stored whole", True),
+    _m("mm_stat.huge_pages_since", "count", "lower", "zram: huge stores since reset", True),
+    _m("io_stat.failed_writes", "count", "lower", "zram: writes that failed (mem_limit, ...)", True),
+    _m("io_stat.notify_free", "count", "none", "zram: slot-free notifications and discards", True),
+    _m("bd_stat.bd_count", "pages", "none", "zram: backing-device blocks in use", True),
+    _m("bd_stat.bd_writes", "pages", "none", "zram: pages written back", True),
+    _m("bd_stat.bd_reads", "pages", "none", "zram: pages read from the backing device", True),
+    # zswap (debugfs and memory.stat)
+    _m("zswap.pool_total_size", "bytes", "lower", "zswap: pool pages × 4096", True),
+    _m("zswap.stored_pages", "count", "none", "zswap: entries stored", True),
+    _m("zswap.pool_limit_hit", "count", "lower", "zswap: stores with the pool at its limit", True),
+    _m("zswap.written_back_pages", "count", "lower", "zswap: entries written to swap", True),
+    _m("zswap.reject_compress_poor", "count", "lower", "zswap: output over a page", True),
+    _m("zswap.reject_compress_fail", "count", "lower", "zswap: compressor failures", True),
+    _m("zswap.reject_alloc_fail", "count", "lower", "zswap: allocator refusals", True),
+    _m("memory.stat.zswap", "bytes", "lower", "zswap: compressed bytes charged to the cgroup",
+       True),
+    _m("memory.stat.zswpwb", "count", "lower", "zswap: write-backs from the cgroup", True),
 )}
 
 
@@ -68,6 +94,9 @@ def metric_value(result: dict[str, Any], name: str) -> Any:
     if "." not in name:
         return result.get(name)
     node: Any = result.get("frontend_stats")
+    if isinstance(node, dict) and name.startswith("memory.stat."):
+        node = node.get("memory.stat")
+        name = name[len("memory.stat."):]
     for part in name.split("."):
         if not isinstance(node, dict):
             return None

@@ -79,19 +79,38 @@ def run(config: RunConfig, progress: Callable[[int, int], None] | None = None) -
     peak_pool = pool_pages()
     pages_compacted = 0
 
+    # zswap charges compressed bytes to the cgroup; zram keeps a page whose write failed
+    # resident (the swap layer re-dirties it).  Reclaim then goes on, batch by batch,
+    # until the cgroup is under its limit; when it cannot be, that is counted (stalls).
+    charged = getattr(type(frontend), "memcg_charge_pages", None)
+    keeps_failed = getattr(frontend, "failed_write_stays_resident", False)
     for i in range(n_pages):
-        for victim in touch(i):
-            key = key_of(victim)
-            clen = clen_of(key)
-            if clen is not None:
-                hist[min(clen >> HIST_SHIFT, last_bucket)] += 1
-            offset += 1
-            store(offset, key)
-            p = pool_pages()
-            if p > peak_pool:
-                peak_pool = p
-            if compact_every and offset % compact_every == 0:
-                pages_compacted += frontend.compact()
+        victims = touch(i)
+        while victims:
+            failed = []
+            for victim in victims:
+                key = key_of(victim)
+                clen = clen_of(key)
+                if clen is not None:
+                    hist[min(clen >> HIST_SHIFT, last_bucket)] += 1
+                offset += 1
+                if not store(offset, key) and keeps_failed:
+                    failed.append(victim)
+                p = pool_pages()
+                if p > peak_pool:
+                    peak_pool = p
+                if compact_every and offset % compact_every == 0:
+                    pages_compacted += frontend.compact()
+            if charged is not None:
+                memcg.kmem_pages = frontend.memcg_charge_pages
+            if failed:
+                memcg.putback(failed)
+                if memcg.over():
+                    memcg.stalls += 1
+                break
+            victims = memcg.reclaim()
+            if not victims and memcg.over():
+                memcg.stalls += 1          # nothing left to reclaim: the kernel would OOM
         if (i + 1) % sample_every == 0 or i + 1 == n_pages:
             samples.append([i + 1, frontend.stored_pages, pool_pages()])
         if progress is not None and ((i + 1) % step == 0 or i + 1 == n_pages):
@@ -134,8 +153,19 @@ def run(config: RunConfig, progress: Callable[[int, int], None] | None = None) -
         verified=config.verify, verify_errors=verify_errors,
         zv_curr_dist_counts=list(getattr(frontend, "zv_curr_dist_counts", ())),
         clen_histogram=_trim(hist), samples=samples, allocator_stats=stats,
-        frontend=frontend.name, frontend_stats=frontend.stats(),
+        frontend=frontend.name, frontend_stats=_with_memcg(frontend.stats(), memcg),
         provenance={"compressor_version": compressor.version(), **workload.describe()})
+
+
+def _with_memcg(stats: dict[str, Any], memcg: MemCg) -> dict[str, Any]:
+    """zram and zswap results also say how the cgroup fared (zcache's stay as they were)."""
+    if stats.get("mm_stat") is None and stats.get("zswap") is None:
+        return stats
+    return {**stats, "memcg": {"limit_pages": memcg.limit_pages,
+                               "resident_pages": memcg.resident_pages,
+                               "kmem_pages": memcg.kmem_pages,
+                               "evictions": memcg.evictions, "reclaims": memcg.reclaims,
+                               "reclaim_stalls": memcg.stalls}}
 
 
 def _pct(part: float, whole: float) -> float | None:

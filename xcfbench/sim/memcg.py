@@ -30,7 +30,7 @@ DEFAULT_OVERHEAD_PAGES = 352
 
 class MemCg:
     __slots__ = ("limit_pages", "overhead_pages", "reclaim_batch", "capacity", "lru",
-                 "evictions", "reclaims")
+                 "evictions", "reclaims", "kmem_pages", "stalls")
 
     def __init__(self, limit_bytes: int, overhead_pages: int = DEFAULT_OVERHEAD_PAGES,
                  reclaim_batch: int = SWAP_CLUSTER_MAX) -> None:
@@ -46,6 +46,8 @@ class MemCg:
         self.lru: OrderedDict[int, None] = OrderedDict()   # oldest first
         self.evictions = 0
         self.reclaims = 0
+        self.kmem_pages = 0        # other charges: zswap's compressed bytes, in pages
+        self.stalls = 0            # reclaims that could not bring the cgroup under its limit
 
     def touch(self, page: int) -> list[int]:
         """Charge (or re-reference) page; return the pages reclaim pushed out for it."""
@@ -54,13 +56,33 @@ class MemCg:
             lru.move_to_end(page)
             return []
         evicted: list[int] = []
-        if len(lru) >= self.capacity:
+        if len(lru) + self.kmem_pages >= self.capacity:
             self.reclaims += 1
             for _ in range(min(self.reclaim_batch, len(lru))):
                 evicted.append(lru.popitem(last=False)[0])
             self.evictions += len(evicted)
         lru[page] = None
         return evicted
+
+    def over(self) -> bool:
+        """Charged past capacity (a forced kmem charge, or pages put back)."""
+        return len(self.lru) + self.kmem_pages > self.capacity
+
+    def reclaim(self) -> list[int]:
+        """One more reclaim batch from the cold end, when over the limit."""
+        if not self.over() or not self.lru:
+            return []
+        self.reclaims += 1
+        evicted = [self.lru.popitem(last=False)[0]
+                   for _ in range(min(self.reclaim_batch, len(self.lru)))]
+        self.evictions += len(evicted)
+        return evicted
+
+    def putback(self, pages: list[int]) -> None:
+        """Pages whose swap-out failed stay resident (re-dirtied, reactivated)."""
+        for page in pages:
+            self.lru[page] = None
+        self.evictions -= len(pages)
 
     @property
     def resident_pages(self) -> int:

@@ -31,4 +31,4 @@ def create_frontend(name: str, allocator: Allocator, arch: Arch, pages: PageCach
 
 
 # Importing the modules registers them, in the order `xcfbench list` shows.
-from xcfbench.sim.frontends import zcache  # noqa: E402,F401
+from xcfbench.sim.frontends import zcache, zram, zswap  # noqa: E402,F401

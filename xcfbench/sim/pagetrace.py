@@ -1,0 +1,168 @@
+"""Page traces: page-level operations replayed through a front end (zram, zswap, zcache).
+
+Format: UTF-8 text, one operation per line; blank lines and lines starting with '#' are
+ignored.
+
+    w SLOT PAGE   write page PAGE (0-based, 4096-byte pages) of the pages file to swap
+                  slot or block SLOT (a swap-out, or a block write)
+    r SLOT        read SLOT back (a swap-in: frees zswap's entry and, in zram swap mode,
+                  the slot)
+    d SLOT        free the slot (swap) or discard the block (zram block mode)
+    c             compact the pool
+    i             mark every stored page idle (zram)
+    R             recompress with --recompress's parameters (zram)
+    B             write back with --writeback's mode (zram)
+
+SLOT and PAGE are non-negative integers.  The trace is read as a stream: a malformed
+line, a page beyond the file, or an operation the front end does not have is reported with
+its line number (one line, InputError).  The pages file is raw pages, or xz-compressed
+(.xz), read once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import lzma
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from xcfbench.errors import InputError
+from xcfbench.sim.allocators import create
+from xcfbench.sim.arch import PAGE_SIZE, get_arch
+from xcfbench.sim.compressors import create_compressor, get_compressor_class
+from xcfbench.sim.frontends import create_frontend, get_frontend_class
+from xcfbench.sim.pages import PageCache
+
+OPS = {"w": 2, "r": 1, "d": 1, "c": 0, "i": 0, "R": 0, "B": 0}
+OP_METHODS = {"i": "mark_idle", "R": "recompress", "B": "writeback"}
+
+
+def read_pages(path: str | os.PathLike[str]) -> bytes:
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise InputError(f"cannot read pages file {path}: {e.strerror}") from None
+    if path.endswith(".xz"):
+        try:
+            data = lzma.decompress(data)
+        except lzma.LZMAError as e:
+            raise InputError(f"pages file {path}: not xz data ({e})") from None
+    if not data or len(data) % PAGE_SIZE:
+        raise InputError(f"pages file {path}: {len(data)} bytes is not a whole number of"
+                         f" {PAGE_SIZE}-byte pages")
+    return data
+
+
+def parse_line(line: str, lineno: int, name: str, n_pages: int) -> tuple[str, int, int]:
+    fields = line.split()
+    op = fields[0]
+    nargs = OPS.get(op)
+    try:
+        if nargs is None or len(fields) != nargs + 1:
+            raise ValueError
+        args = [int(x) for x in fields[1:]]
+        if any(a < 0 for a in args):
+            raise ValueError
+    except ValueError:
+        raise InputError(f"{name}:{lineno}: malformed page-trace line {line[:60]!r}"
+                         " (expected 'w SLOT PAGE', 'r SLOT', 'd SLOT', 'c', 'i', 'R'"
+                         " or 'B')") from None
+    slot = args[0] if args else -1
+    page = args[1] if len(args) > 1 else -1
+    if page >= n_pages:
+        raise InputError(f"{name}:{lineno}: page {page} is beyond the pages file"
+                         f" ({n_pages} pages)")
+    return op, slot, page
+
+
+def frontend_config(frontend: str, compressor: str, alloc: str, arch: str,
+                    options: dict[str, Any], alloc_options: dict[str, Any],
+                    compressor_options: dict[str, Any]) -> dict[str, Any]:
+    return {"frontend": frontend, "compressor": compressor, "alloc": alloc, "arch": arch,
+            "frontend_options": options, "alloc_options": alloc_options,
+            "compressor_options": compressor_options}
+
+
+def build(frontend: str, pages_data: bytes, *, compressor: str, alloc: str = "zsmalloc",
+          arch: str = "x86_64", options: dict[str, Any] | None = None,
+          alloc_options: dict[str, Any] | None = None,
+          compressor_options: dict[str, Any] | None = None, totalram_pages: int = 1 << 20):
+    """A fresh front end over a pages file: pages are keyed by their index's content
+    digest, so equal pages are compressed once."""
+    fe_cls = get_frontend_class(frontend)
+    calls = get_compressor_class(compressor).calls
+    comp = create_compressor(compressor, call=fe_cls.call if fe_cls.call in calls else calls[0],
+                             **(compressor_options or {}))
+    arch_info = get_arch(arch)
+    allocator = create(alloc, arch_info, **(alloc_options or {}))
+    by_digest: dict[bytes, bytes] = {}
+
+    def page_of(key: bytes) -> bytes:
+        return by_digest[key]
+
+    cache = PageCache(page_of, comp)
+    fe = create_frontend(frontend, allocator, arch_info, cache, totalram_pages=totalram_pages,
+                         **(options or {}))
+
+    def key_of(n: int) -> bytes:
+        page = pages_data[n * PAGE_SIZE:(n + 1) * PAGE_SIZE]
+        key = hashlib.sha256(page).digest()
+        by_digest.setdefault(key, page)
+        return key
+    return fe, key_of
+
+
+def replay_pages(lines: Iterable[str], pages_data: bytes, *, frontend: str, compressor: str,
+                 alloc: str = "zsmalloc", arch: str = "x86_64",
+                 options: dict[str, Any] | None = None,
+                 alloc_options: dict[str, Any] | None = None,
+                 compressor_options: dict[str, Any] | None = None,
+                 totalram_pages: int = 1 << 20, name: str = "<page trace>",
+                 progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Replay a page trace; the result dict carries the front end's stats."""
+    fe, key_of = build(frontend, pages_data, compressor=compressor, alloc=alloc, arch=arch,
+                       options=options, alloc_options=alloc_options,
+                       compressor_options=compressor_options, totalram_pages=totalram_pages)
+    n_pages = len(pages_data) // PAGE_SIZE
+    counts = dict.fromkeys(OPS, 0)
+    peak_pool = 0
+    pool_pages = fe.alloc.pool_pages
+    for lineno, raw in enumerate(lines, 1):
+        line = raw.strip()
+        if not line or line[0] == "#":
+            continue
+        op, slot, page = parse_line(line, lineno, name, n_pages)
+        counts[op] += 1
+        if op == "w":
+            fe.store(slot, key_of(page))
+        elif op == "r":
+            fe.load(slot)
+        elif op == "d":
+            fe.invalidate(slot)
+        elif op == "c":
+            fe.compact()
+        else:
+            method = getattr(fe, OP_METHODS[op], None)
+            if method is None:
+                raise InputError(f"{name}:{lineno}: front end {fe.name} has no"
+                                 f" {OP_METHODS[op].replace('_', ' ')} (op {op})")
+            try:
+                method()
+            except InputError as e:
+                raise InputError(f"{name}:{lineno}: {e}") from None
+        p = pool_pages()
+        if p > peak_pool:
+            peak_pool = p
+        if progress is not None and lineno % 4096 == 0:
+            progress(lineno)
+    return {"trace": name, "frontend": fe.name, "allocator": fe.alloc.name,
+            "compressor": fe.pages.compressor.name, "ops": counts,
+            "succ_puts": fe.succ_puts, "failed_puts": fe.failed_puts,
+            "rejects": dict(fe.rejects), "stored_pages": fe.stored_pages,
+            "compr_data_size": fe.compr_data_size, "pool_pages": pool_pages(),
+            "peak_pool_pages": peak_pool,
+            "kernel_pairing": fe.alloc.name in fe.kernel_allocators,
+            "frontend_stats": fe.stats(), "allocator_stats": fe.alloc.stats()}
