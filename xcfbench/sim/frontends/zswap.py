@@ -39,8 +39,7 @@ from typing import Any
 from xcfbench.errors import InputError
 from xcfbench.sim.allocators.base import Allocator
 from xcfbench.sim.arch import PAGE_SIZE, Arch
-from xcfbench.sim.frontends import register
-from xcfbench.sim.frontends.base import FrontEnd
+from xcfbench.sim.frontends.base import FrontEnd, register
 from xcfbench.sim.pages import PageCache
 
 MAX_RECLAIM_RETRIES = 16
