@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import inspect
 import random
-from typing import Callable
+from typing import Any, Callable
 
 from xcfbench.errors import InputError
 from xcfbench.sim.trace import FREE, Trace
@@ -103,8 +103,8 @@ def parameters(kind: str) -> dict[str, object]:
 def generate(kind: str, **params: object) -> Trace:
     if kind not in GENERATORS:
         raise InputError(f"unknown trace kind {kind!r}: choose from {', '.join(GENERATORS)}")
-    known = parameters(kind)
-    typed: dict[str, object] = {}
+    known: dict[str, Any] = parameters(kind)
+    typed: dict[str, Any] = {}
     for name, value in params.items():
         if name not in known:
             raise InputError(f"trace kind {kind} has no parameter {name!r}"

@@ -121,7 +121,7 @@ from __future__ import annotations
 
 import struct
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 from xcfbench.sim.arch import I386, PAGE_SIZE, Arch
 from xcfbench.errors import InputError
@@ -164,7 +164,7 @@ class XcfMalloc(Allocator):
     """xcfmalloc v2 (with the find_remove_block fix); see the module docstring."""
 
     name = "xcfmalloc"
-    aliases = ("xcf",)
+    aliases: ClassVar[tuple[str, ...]] = ("xcf",)
     summary = ("2011 scatter-gather allocator for zcache: 64-byte blocks, 64 LIFO free lists,"
                " allocations of up to 2 blocks anywhere in the pool, 32 reserve pages")
     objects_span_pages = True
@@ -290,17 +290,21 @@ class XcfMalloc(Allocator):
         slot = self._slot[d]
         p = self._pp[d]
         prevoffset = (self._slot[p] & 63) << 6 if p else 0
+        buf = self._mem[slot >> 6]
+        assert buf is not None                  # a block's page is live, so it has bytes
         if self.debug:
-            self._hdr_fmt.pack_into(self._mem[slot >> 6], (slot & 63) << 6, d, prevoffset,
+            self._hdr_fmt.pack_into(buf, (slot & 63) << 6, d, prevoffset,
                                     SENTINEL)
         else:
-            self._hdr_fmt.pack_into(self._mem[slot >> 6], (slot & 63) << 6, d, prevoffset)
+            self._hdr_fmt.pack_into(buf, (slot & 63) << 6, d, prevoffset)
 
     def _clear_sentinel(self, slot: int) -> None:
         """CLEAR_SENTINEL on the header of a block that a merge has absorbed."""
         if self.debug:
             at = ((slot & 63) << 6) + self._sentinel_at
-            self._mem[slot >> 6][at:at + 4] = bytes(4)
+            buf = self._mem[slot >> 6]
+            assert buf is not None
+            buf[at:at + 4] = bytes(4)
 
     # -- free lists ---------------------------------------------------------------------------
     # malloc() and free() inline these three for speed; compaction calls them.
@@ -639,7 +643,9 @@ class XcfMalloc(Allocator):
             n = self._size[d] - hdr
             slot = self._slot[d]
             start = ((slot & 63) << 6) + hdr
-            self._mem[slot >> 6][start:start + n] = data[at:at + n]
+            buf = self._mem[slot >> 6]
+            assert buf is not None
+            buf[start:start + n] = data[at:at + n]
             at += n
 
     def read(self, handle: int) -> bytes:
@@ -650,7 +656,9 @@ class XcfMalloc(Allocator):
         for d in self._chain(handle):
             slot = self._slot[d]
             start = ((slot & 63) << 6) + hdr
-            parts.append(self._mem[slot >> 6][start:start + self._size[d] - hdr])
+            buf = self._mem[slot >> 6]
+            assert buf is not None
+            parts.append(buf[start:start + self._size[d] - hdr])
         return b"".join(parts)
 
     # -- accounting ----------------------------------------------------------------------------
@@ -881,12 +889,16 @@ class XcfMalloc(Allocator):
     def _block_bytes(self, d: int) -> bytes:
         slot = self._slot[d]
         start = ((slot & 63) << 6) + self.hdr
-        return bytes(self._mem[slot >> 6][start:start + self._size[d] - self.hdr])
+        buf = self._mem[slot >> 6]
+        assert buf is not None
+        return bytes(buf[start:start + self._size[d] - self.hdr])
 
     def _set_block_bytes(self, d: int, data: bytes) -> None:
         slot = self._slot[d]
         start = ((slot & 63) << 6) + self.hdr
-        self._mem[slot >> 6][start:start + len(data)] = data
+        buf = self._mem[slot >> 6]
+        assert buf is not None
+        buf[start:start + len(data)] = data
 
     def _retile(self, p: int) -> None:
         """Coalesce the free blocks of an isolated page and put them on the free lists."""
@@ -954,8 +966,10 @@ class XcfMalloc(Allocator):
                 assert slot_of[d] == (p << 6) + (off >> 6), f"page {p}: block {d} misplaced"
                 assert pp[d] == back, f"page {p}: bad prevoffset link at {off}"
                 if self.store:
-                    fields = self._hdr_fmt.unpack_from(self._mem[p], off)
-                    want = (d, (slot_of[back] & 63) << 6 if back else 0)
+                    buf = self._mem[p]
+                    assert buf is not None, f"live page {p} without bytes"
+                    fields = self._hdr_fmt.unpack_from(buf, off)
+                    want: tuple[int, ...] = (d, (slot_of[back] & 63) << 6 if back else 0)
                     if self.debug:
                         want += (SENTINEL,)
                     assert fields == want, f"page {p}: header bytes at {off}: {fields} {want}"

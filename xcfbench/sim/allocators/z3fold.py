@@ -67,7 +67,7 @@ operation, so MIDDLE_CHUNK_MAPPED is never seen set), reclaim.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from xcfbench.sim.arch import Arch, I386, PAGE_SIZE
 from xcfbench.errors import InputError
@@ -107,7 +107,7 @@ class Z3fold(Allocator):
     name = "z3fold"
     summary = ("z3fold (Linux 4.8-6.14 mm/z3fold.c): three buddies per page, headless "
                "pages, deferred in-page compaction; removed in v6.15")
-    options: dict[str, Any] = {"deferred": "each-op"}
+    options: ClassVar[dict[str, Any]] = {"deferred": "each-op"}
 
     def __init__(self, arch: Arch = I386, store: bool = False,
                  deferred: str = "each-op") -> None:
@@ -147,6 +147,7 @@ class Z3fold(Allocator):
         h_page = self._h_page
         free_handles = self._free_handles
         handle = free_handles.pop() if free_handles else len(h_page)
+        page: _Z3Page | None
         if size > self.headless_over:
             page = self._new_page()
             page.headless = True
@@ -255,6 +256,7 @@ class Z3fold(Allocator):
         self._free_handles.append(handle)
         if self.store:
             del self._h_size[handle]
+        assert page is not None                 # the handle was live
         if page.headless:
             self._pages_nr -= 1
             return
@@ -343,6 +345,7 @@ class Z3fold(Allocator):
         if self.store:
             size = chunks << CHUNK_SHIFT
             new_off = self._bud_offset(new, bud)
+            assert new.buf is not None and page.buf is not None
             new.buf[new_off:new_off + size] = page.buf[off:off + size]
         self._h_page[handle] = new
         self._moved.add(handle)
@@ -371,6 +374,7 @@ class Z3fold(Allocator):
             size = page.middle << CHUNK_SHIFT
             src = page.start_middle << CHUNK_SHIFT
             dst = dst_chunk << CHUNK_SHIFT
+            assert page.buf is not None
             page.buf[dst:dst + size] = page.buf[src:src + size]
         page.start_middle = dst_chunk
 
@@ -400,6 +404,7 @@ class Z3fold(Allocator):
         page = self._h_page[handle]
         if page is None:
             raise KeyError(f"z3fold: handle {handle} is not allocated")
+        assert page.buf is not None                 # store=True gives every page a buffer
         return page.buf, self._bud_offset(page, self._bud_of(page, handle))
 
     def write(self, handle: int, data: bytes) -> None:
@@ -458,6 +463,7 @@ class Z3fold(Allocator):
                 for chunks, h in by_bud.values():
                     assert not h or self._h_size[h] <= chunks << CHUNK_SHIFT, \
                         "object larger than its buddy"
+                assert page.buf is not None, "page without a buffer"
                 assert page.buf[:self.zhdr_size] == bytes([HEADER_FILL]) * self.zhdr_size, \
                     "header overwritten"
             full = bool(page.first and page.middle and page.last)

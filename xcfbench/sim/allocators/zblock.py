@@ -42,7 +42,7 @@ live inside the blocks; a handle is (block address | slot) and needs no memory.
 from __future__ import annotations
 
 from bisect import bisect_right
-from typing import Any
+from typing import Any, ClassVar
 
 from xcfbench.sim.arch import Arch, I386, PAGE_SIZE
 from xcfbench.errors import InputError
@@ -94,7 +94,7 @@ class Zblock(Allocator):
     summary = ("zblock (2025, never merged; final mm-new version): fixed slots per "
                "1-8 page block, 37 block types")
     objects_span_pages = True
-    options: dict[str, Any] = {"edge_bug": True, "arch_header": False}
+    options: ClassVar[dict[str, Any]] = {"edge_bug": True, "arch_header": False}
 
     def __init__(self, arch: Arch = I386, store: bool = False, edge_bug: bool = True,
                  arch_header: bool = False) -> None:
@@ -190,6 +190,7 @@ class Zblock(Allocator):
     def free(self, handle: int) -> None:
         bid = handle >> SLOT_BITS
         block = self._blocks[bid]
+        assert block is not None                # the handle is live
         block.used &= ~(1 << (handle & SLOT_MASK))
         block.free_slots += 1
         t = block.type
@@ -216,12 +217,14 @@ class Zblock(Allocator):
             raise ValueError(f"zblock: {len(data)} bytes into a "
                              f"{self._sizes[handle]}-byte object")
         block = self._blocks[handle >> SLOT_BITS]
+        assert block is not None and block.buf is not None
         off = self.header + (handle & SLOT_MASK) * self.slot_sizes[block.type]
         block.buf[off:off + len(data)] = data
 
     def read(self, handle: int) -> bytes:
         need_store(self)
         block = self._blocks[handle >> SLOT_BITS]
+        assert block is not None and block.buf is not None
         off = self.header + (handle & SLOT_MASK) * self.slot_sizes[block.type]
         return bytes(block.buf[off:off + self._sizes[handle]])
 
@@ -267,11 +270,12 @@ class Zblock(Allocator):
             assert block.used.bit_count() == n - block.free_slots, "free_slots wrong"
             assert (block in on_lists) == (block.free_slots > 0), "active list wrong"
             if self.store:
+                assert block.buf is not None, "live block without a buffer"
                 assert block.buf[:self.header] == bytes([HEADER_FILL]) * self.header, \
                     "header overwritten"
                 assert self.header + n * self.slot_sizes[block.type] <= len(block.buf)
         if self.store:
             for handle, size in self._sizes.items():
-                block = self._blocks[handle >> SLOT_BITS]
-                assert block is not None and block.used >> (handle & SLOT_MASK) & 1
-                assert size <= self.slot_sizes[block.type], "object larger than its slot"
+                owner = self._blocks[handle >> SLOT_BITS]
+                assert owner is not None and owner.used >> (handle & SLOT_MASK) & 1
+                assert size <= self.slot_sizes[owner.type], "object larger than its slot"

@@ -31,7 +31,7 @@ The LRU list and zbud_reclaim_page() are not modelled: a trace never evicts.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from xcfbench.sim.arch import Arch, I386, PAGE_SIZE
 from xcfbench.sim.allocators.base import Allocator, need_store, register
@@ -52,7 +52,7 @@ class Zbud(Allocator):
     name = "zbud"
     summary = ("zbud (Linux 3.11-6.14 mm/zbud.c): two buddies per page, objects up to "
                "3968 B; removed in v6.15")
-    options: dict[str, Any] = {}
+    options: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, arch: Arch = I386, store: bool = False) -> None:
         super().__init__(arch, store)
@@ -165,12 +165,17 @@ class Zbud(Allocator):
         if len(data) > self._sizes[handle]:
             raise ValueError(f"zbud: {len(data)} bytes into a {self._sizes[handle]}-byte object")
         off = self._offset(handle)
-        self._bufs[handle >> 1][off:off + len(data)] = data
+        buf = self._bufs[handle >> 1]
+        assert buf is not None                  # a live handle's page has its buffer
+        buf[off:off + len(data)] = data
 
     def read(self, handle: int) -> bytes:
         need_store(self)
         off = self._offset(handle)
-        return bytes(self._bufs[handle >> 1][off:off + self._sizes[handle]])
+        size = self._sizes[handle]
+        buf = self._bufs[handle >> 1]
+        assert buf is not None                  # a live handle's page has its buffer
+        return bytes(buf[off:off + size])
 
     # -- accounting ---------------------------------------------------------------------------
     def pool_pages(self) -> int:
@@ -199,7 +204,9 @@ class Zbud(Allocator):
                 assert i == NCHUNKS - f - l, f"page {page} on unbuddied[{i}]"
                 assert page in self._unbuddied[i], f"page {page} missing from its list"
             if self.store:
-                hdr = self._bufs[page][:ZHDR_SIZE_ALIGNED]
+                buf = self._bufs[page]
+                assert buf is not None, f"page {page} in use without a buffer"
+                hdr = buf[:ZHDR_SIZE_ALIGNED]
                 assert hdr == bytes([HEADER_FILL]) * ZHDR_SIZE_ALIGNED, \
                     f"page {page}: header overwritten"
         assert pages == self._pages_nr, f"pages_nr {self._pages_nr} != {pages} pages in use"

@@ -61,7 +61,7 @@ larger; not modelled).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from xcfbench.sim.arch import PAGE_SHIFT, PAGE_SIZE, Arch, I386
 from xcfbench.errors import InputError
@@ -175,6 +175,9 @@ class _ZsPage:
 
     __slots__ = ("cls", "inuse", "fullness", "prev", "next", "free", "objs", "pages",
                  "huge_handle")
+    # Set by ZsMalloc._new_zspage with store=True only (slots, so no class default).
+    pages: list[bytearray]
+    huge_handle: int
 
     def __init__(self, cls: _SizeClass) -> None:
         self.cls = cls
@@ -261,9 +264,11 @@ class ZsMalloc(Allocator):
         # zs_malloc looks at every group below full, fullest first.
         self._search_mask = (1 << self._full_group) - 1
         self._classes, self._distinct, self.huge_class_size = self._build_classes()
-        # Request size -> class, the handle already added (get_size_class_index).
-        self._class_of = [None] + [self._classes[class_index(n + self.handle_size)]
-                                   for n in range(1, PAGE_SIZE + 1)]
+        # Request size -> class, the handle already added (get_size_class_index).  Entry 0
+        # is a placeholder that is never read: malloc refuses size 0 before the lookup.
+        self._class_of = cast("list[_SizeClass]",
+                              [None] + [self._classes[class_index(n + self.handle_size)]
+                                        for n in range(1, PAGE_SIZE + 1)])
         self._link = _link_by_inuse if self._insert_by_inuse else _link_head
         # The hot paths, bound once: with store=True they also write the in-page words.
         if store:
@@ -304,8 +309,9 @@ class ZsMalloc(Allocator):
                 classes[i] = prev
                 continue
             prev = classes[i] = _SizeClass(i, size, pages, objs, self._fullness, ngroups)
-        distinct = [c for i, c in enumerate(classes) if c.index == i]
-        return classes, distinct, huge_class_size          # type: ignore[return-value]
+        filled = cast("list[_SizeClass]", classes)          # the loop set every index
+        distinct = [c for i, c in enumerate(filled) if c.index == i]
+        return filled, distinct, huge_class_size
 
     # -- zs_malloc / zs_free -----------------------------------------------------------
     def malloc(self, size: int) -> list | None:
@@ -333,6 +339,7 @@ class ZsMalloc(Allocator):
         groups = cls.nonempty & self._search_mask
         if groups:
             z = cls.heads[groups.bit_length() - 1]          # find_get_zspage
+            assert z is not None                            # its nonempty bit is set
         else:
             z = self._new_zspage(cls)
         objs = z.objs
