@@ -124,11 +124,17 @@ def build_config(alloc: str, fill: str, kw: dict[str, Any], strict: bool = True)
                                       kw.get("chain_size"), strict), **extra)
 
 
-def output_format(kw: dict[str, Any]) -> str:
-    """--format, with --json as its older spelling; checks --output's directory too."""
-    from xcfbench.io import check_output_dir
+def output_inputs(kw: dict[str, Any], *more: str | None) -> tuple[str | None, ...]:
+    """The files a command reads, which its --output must not be."""
+    return (kw.get("corpus"),) + more
+
+
+def output_format(kw: dict[str, Any], inputs: tuple[str | None, ...] | None = None) -> str:
+    """--format, with --json as its older spelling; checks --output before the run: its
+    directory, its name, and that it is not one of the command's inputs."""
+    from xcfbench.io import check_output
     if kw.get("output"):
-        check_output_dir(kw["output"])
+        check_output(kw["output"], output_inputs(kw) if inputs is None else inputs)
     fmt = kw.get("fmt")
     if kw.get("as_json"):
         if fmt not in (None, "json"):
@@ -137,13 +143,14 @@ def output_format(kw: dict[str, Any]) -> str:
     return fmt or "table"
 
 
-def emit(doc: dict[str, Any], fmt: str, output: str | None, table: Callable[[], Any]) -> None:
+def emit(doc: dict[str, Any], fmt: str, output: str | None, table: Callable[[], Any],
+         inputs: tuple[str | None, ...] = ()) -> None:
     """The JSON document to --output (atomically), and one artifact in fmt on stdout."""
     from xcfbench.output.formats import render_document
     from xcfbench.results.document import dumps
     from xcfbench.io import write_atomic
     if output:
-        write_atomic(output, dumps(doc))
+        write_atomic(output, dumps(doc), inputs)
     if fmt == "json":
         sys.stdout.write(dumps(doc))
     elif fmt == "table":

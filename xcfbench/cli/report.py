@@ -18,7 +18,8 @@ from typing import Any, Callable
 
 import click
 
-from xcfbench.cli.common import (PROG, split_list, stdout_console, build_config, cli, emit, output_format, run_options)
+from xcfbench.cli.common import (PROG, build_config, cli, emit, output_format, output_inputs,
+                                 run_options, split_list, stdout_console)
 from xcfbench.errors import InputError
 from xcfbench.output.formats import FORMATS
 
@@ -134,7 +135,7 @@ def sweep(alloc: str | None, fill: str | None, jobs: int, results_path: str, **k
     from xcfbench.output.report_tables import SweepProgress, summary_table
     from xcfbench.results.compare import source_of
     from xcfbench.results.sweep import expand, run_sweep, sweep_document
-    fmt = output_format(kw)
+    fmt = output_format(kw, output_inputs(kw, results_path))
     axes = {"alloc": split_list(alloc or "xvmalloc,xcfmalloc"), "fill": split_list(fill or "zero,text"),
             "arch": split_list(kw["arch"]), "compressor": split_list(kw["compressor"]),
             "size": split_list(kw["size"]), "limit": split_list(kw["limit"])}
@@ -163,10 +164,10 @@ def sweep(alloc: str | None, fill: str | None, jobs: int, results_path: str, **k
         from xcfbench.results.document import dumps
         from xcfbench.io import write_atomic
         if kw["output"]:
-            write_atomic(kw["output"], dumps(doc))
+            write_atomic(kw["output"], dumps(doc), output_inputs(kw, results_path))
         _print(summary_table(summary(source.entries), f"sweep of {len(configs)} runs"))
     else:
-        emit(doc, fmt, kw["output"], lambda: None)
+        emit(doc, fmt, kw["output"], lambda: None, output_inputs(kw, results_path))
 
 
 @cli.command()
@@ -187,9 +188,12 @@ def plot(paths: tuple[str, ...], kind: str, out: str | None, width: int | None,
     runs or replays).  Without --out, drawn in the terminal."""
     from xcfbench.output.plot import prepare, save, terminal
     from xcfbench.results.compare import load_sources
+    if out:
+        from xcfbench.io import check_output
+        check_output(out, paths, what="--out")
     pic = prepare(kind, load_sources(paths))
     if out:
-        save(pic, out)
+        save(pic, out, inputs=paths)
         w, h = pic.size_px
         click.echo(f"{PROG}: wrote {out} ({w}x{h} px)" if out.lower().endswith(".png")
                    else f"{PROG}: wrote {out}", err=True)

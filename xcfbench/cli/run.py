@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from xcfbench.cli.common import (FORMATS, build_config, check_classes, cli, config_doc, emit, output_format,
+                                 output_inputs,
                                  run_many, run_options, split_list, stdout_console,
                                  with_chain_size)
 from xcfbench.errors import InputError
@@ -27,7 +28,8 @@ def run(alloc: str, fill: str, **kw: Any) -> None:
     check_classes(cfg.alloc, kw["classes"])
     (result,) = run_many([cfg], kw["quiet"])
     emit(document("run", config_doc(cfg, result), result.to_dict()), fmt, kw["output"],
-         lambda: with_classes(run_table(result), result.allocator_stats, kw["classes"]))
+         lambda: with_classes(run_table(result), result.allocator_stats, kw["classes"]),
+         output_inputs(kw))
 
 
 @cli.command()
@@ -48,7 +50,7 @@ def compare(alloc: str | None, fill: str | None, **kw: Any) -> None:
     common = {**configs[0].to_dict(), **results[0].provenance,
               "alloc": [c.alloc for c in configs[::len(fills)]], "fill": fills}
     emit(document("compare", common, [r.to_dict() for r in results]), fmt, kw["output"],
-         lambda: compare_table(results))
+         lambda: compare_table(results), output_inputs(kw))
 
 
 @cli.command()
@@ -66,7 +68,8 @@ def reproduce(alloc: str | None, fill: str | None, **kw: Any) -> None:
     results = run_many(configs, kw["quiet"])
     rows = [compare_to_seed(row, res, cfg) for row, res, cfg in zip(SEED_ROWS, results, configs)]
     common = {**configs[0].to_dict(), **results[0].provenance, "alloc": None, "fill": None}
-    emit(document("reproduce", common, rows), fmt, kw["output"], lambda: reproduce_table(rows, curr_pages_note(configs[0])))
+    emit(document("reproduce", common, rows), fmt, kw["output"],
+         lambda: reproduce_table(rows, curr_pages_note(configs[0])), output_inputs(kw))
 
 
 @cli.command()
@@ -84,16 +87,18 @@ def reproduce(alloc: str | None, fill: str | None, **kw: Any) -> None:
 @click.option("--output", "-o", default=None, metavar="FILE",
               help="also write the JSON document to FILE (atomically)")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
-@click.argument("trace_path", metavar="TRACE")
+@click.argument("trace_path", metavar="TRACE")   # a file, a pipe, or - for stdin
 def replay(alloc: str, arch: str, verify: bool, compact: str | None, opts: tuple[str, ...],
            chain_size: int | None, classes: bool, as_json: bool, fmt: str | None,
            output: str | None, quiet: bool, trace_path: str) -> None:
-    """Replay a trace v1 file through an allocator and report its page accounting."""
+    """Replay a trace v1 file through an allocator and report its page accounting.
+
+    TRACE is a file, a pipe (`<(zcat t.gz)`) or - for standard input; it is streamed."""
     from xcfbench.sim.allocators import canonical_name, create
     from xcfbench.sim.arch import get_arch
     from xcfbench.output.tables import ProgressBar, replay_table, with_classes
     from xcfbench.results.document import document
-    from xcfbench.sim.trace import parse_compact, read_trace
+    from xcfbench.sim.trace import open_trace, parse_compact
     from xcfbench.sim.trace import replay as do_replay
     name = canonical_name(alloc)
     arch_info = get_arch(arch)
@@ -101,15 +106,17 @@ def replay(alloc: str, arch: str, verify: bool, compact: str | None, opts: tuple
     check_classes(name, classes)
     create(name, arch_info, **options)        # bad option values fail before the trace is read
     parse_compact(compact)
-    fmt = output_format({"fmt": fmt, "as_json": as_json, "output": output})
-    trace = read_trace(trace_path)
-    with ProgressBar(f"replay {trace.name}", enabled=not quiet) as bar:
+    fmt = output_format({"fmt": fmt, "as_json": as_json, "output": output},
+                        inputs=(trace_path,))
+    with open_trace(trace_path) as trace, \
+            ProgressBar(f"replay {trace.name}", enabled=not quiet) as bar:
         result = do_replay(trace, name, arch_info, verify=verify, compact=compact,
                            options=options, progress=bar)
     config = {"alloc": name, "arch": arch_info.name, "trace": trace.name,
               "verify": verify, "compact": compact, "alloc_options": options}
     emit(document("replay", config, result.to_dict()), fmt, output,
-         lambda: with_classes(replay_table(result), result.allocator_stats, classes))
+         lambda: with_classes(replay_table(result), result.allocator_stats, classes),
+         (trace_path,))
     if verify and result.verify_errors:
         raise click.exceptions.Exit(1)
 
@@ -125,9 +132,11 @@ def gen_trace(kind: str, params: tuple[str, ...], output: str | None) -> None:
 
     With no --param, constant, gauss, uniform and churn give the reference traces byte
     for byte.  `xcfbench list` shows each kind's parameters."""
-    from xcfbench.io import write_atomic
+    from xcfbench.io import check_output, write_atomic
     from xcfbench.sim.trace import format_trace
     from xcfbench.sim.tracegen import generate
+    if output:
+        check_output(output)
     trace = generate(kind, **dict(parse_alloc_options(params)))
     text = format_trace(trace.ops, (f"{trace.name}",) + trace.comments)
     if output:

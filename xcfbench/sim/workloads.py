@@ -23,7 +23,7 @@ from typing import ClassVar
 
 from xcfbench.sim.arch import PAGE_SIZE
 from xcfbench.errors import InputError
-from xcfbench.io import read_input
+from xcfbench.io import MAX_CORPUS_BYTES, read_input
 
 def default_corpus() -> str:
     """corpora/english.txt, shipped as package data (the package xcfbench.corpora), so a
@@ -118,7 +118,7 @@ class TextFill(Workload):
 
 
 def read_corpus(path: str) -> bytes:
-    data = read_input(path, "corpus", binary=True)
+    data = read_input(path, "corpus", binary=True, limit=MAX_CORPUS_BYTES)
     if not data:
         raise InputError(f"corpus {path!r} is empty")
     return data
