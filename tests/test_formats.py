@@ -106,7 +106,7 @@ def test_reproduce_has_the_format_option():
                          ids=["run", "replay"])
 def test_json_and_another_format_is_bad_input(args):
     res = CliRunner().invoke(cli, args)
-    assert res.exit_code != 0 and "ask for different outputs" in str(res.exception)
+    assert res.exit_code == 2 and "ask for different outputs" in res.output
 
 
 def test_unknown_format_is_a_usage_error():

@@ -182,10 +182,30 @@ def config_doc(cfg: RunConfig, result) -> dict[str, Any]:
 
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class BadInput(click.ClickException):
+    """Bad input as click sees it: one line, exit status 2."""
+    exit_code = 2
+
+
+class Group(click.Group):
+    """The group: InputError from any command becomes BadInput, so the status is 2 both
+    through main() and when the group is invoked directly (click's CliRunner)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except InputError as e:
+            raise BadInput(str(e)) from None
+
+
+@click.group(cls=Group, invoke_without_command=True,
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name=PROG)
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Exact page accounting for compressed-page allocators.
 
     Re-runs the 2011 xcfmalloc experiment (zcache over frontswap in a 256 MB cgroup) and
     replays allocation traces through faithful models of the kernel's allocators."""
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())

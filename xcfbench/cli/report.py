@@ -18,14 +18,10 @@ from typing import Any, Callable
 
 import click
 
-from xcfbench.cli.common import (PROG, build_config, cli, emit, output_format, output_inputs,
+from xcfbench.cli.common import (PROG, BadInput, build_config, cli, emit, output_format, output_inputs,
                                  run_options, split_list, stdout_console)
 from xcfbench.errors import InputError
 from xcfbench.output.formats import FORMATS
-
-
-class BadInput(click.ClickException):
-    exit_code = 2
 
 
 def _bad_input_exits_2(f: Callable) -> Callable:
