@@ -41,6 +41,9 @@ def compare(alloc: str | None, fill: str | None, **kw: Any) -> None:
     from xcfbench.results.document import document
     allocs = split_list(alloc or "xvmalloc,xcfmalloc")
     fills = split_list(fill or "zero,text")
+    for option, values in (("--alloc", allocs), ("--fill", fills)):
+        if not values:
+            raise InputError(f"{option} names nothing to compare")
     configs = [build_config(a, f, kw, strict=False) for a in allocs for f in fills]
     if kw["chain_size"] is not None and not any(dict(c.alloc_options).get("chain_size")
                                                 for c in configs):
