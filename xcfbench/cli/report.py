@@ -70,18 +70,24 @@ def _emit_comparison(cmp, fmt: str, report=None) -> None:
         sys.stdout.write(render_comparison(cmp, fmt, report))
 
 
+_pair_any_option = click.option(
+    "--pair-any", is_flag=True,
+    help="pair single results of different cases (allocators, fills) in file order")
+
+
 @cli.command()
 @click.argument("paths", nargs=-1, metavar="A.json B.json [...]")
+@_pair_any_option
 @_format_option
 @_bad_input_exits_2
-def diff(paths: tuple[str, ...], fmt: str) -> None:
+def diff(paths: tuple[str, ...], pair_any: bool, fmt: str) -> None:
     """Results side by side, the first file as reference: every metric with its absolute
     and relative difference, coloured by whether it got better or worse.  Also reads a
     sweep's results file."""
     from xcfbench.results.compare import compare, load_sources
     if len(paths) < 2:
         raise InputError("diff needs at least two result files (the first is the reference)")
-    cmp = compare(load_sources(paths))
+    cmp = compare(load_sources(paths), pair_any)
     _warn(cmp.warnings)
     _emit_comparison(cmp, fmt)
 
@@ -95,10 +101,11 @@ def diff(paths: tuple[str, ...], fmt: str) -> None:
                    " repeatable")
 @click.option("--no-default-thresholds", is_flag=True,
               help="drop the default 'any increase' gate on exact page counts")
+@_pair_any_option
 @_format_option
 @_bad_input_exits_2
 def check(baseline: str, current: str, fail_on: tuple[str, ...], no_default_thresholds: bool,
-          fmt: str) -> None:
+          pair_any: bool, fmt: str) -> None:
     """The regression gate: print the whole comparison, then every threshold that failed;
     exit 1 if any did.  Exact page counts (zv_page_count, pages_held, ...) fail on any
     increase unless a --fail-on names them."""
@@ -106,7 +113,7 @@ def check(baseline: str, current: str, fail_on: tuple[str, ...], no_default_thre
     from xcfbench.results.compare import load_sources, thresholds_for
     thresholds = thresholds_for(fail_on, defaults=not no_default_thresholds)
     base, cur = load_sources([baseline, current])
-    report = run_check(base, cur, thresholds)
+    report = run_check(base, cur, thresholds, pair_any)
     _warn(report.comparison.warnings)
     _emit_comparison(report.comparison, fmt, report)
     if report.failures:

@@ -48,7 +48,7 @@ from typing import Any, Callable
 
 from xcfbench.sim.config import RunConfig
 from xcfbench.errors import InputError
-from xcfbench.results.document import SCHEMA_VERSION, document
+from xcfbench.results.document import SCHEMA_VERSION, document, json_loads
 
 try:
     import fcntl
@@ -135,7 +135,7 @@ def read_results(path: str, warn: Warn | None = None, repair: bool = False
         if doc is None:
             raise InputError(f"results file {path!r} line {number} is not a run result;"
                              " not appending to a file that is not a sweep's")
-        if doc["schema_version"] != SCHEMA_VERSION:
+        if type(doc["schema_version"]) is not int or doc["schema_version"] != SCHEMA_VERSION:
             raise InputError(f"results file {path!r} line {number} has schema_version"
                              f" {doc['schema_version']!r}; this xcfbench writes version"
                              f" {SCHEMA_VERSION} (start a new results file)")
@@ -145,8 +145,8 @@ def read_results(path: str, warn: Warn | None = None, repair: bool = False
 
 def _parse_line(raw: bytes) -> dict[str, Any] | None:
     try:
-        doc = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        doc = json_loads(raw, "line")
+    except InputError:
         return None
     if not isinstance(doc, dict) or doc.get("kind") != "run" or "schema_version" not in doc \
             or not isinstance(doc.get("key"), str) or not isinstance(doc.get("results"), dict):
