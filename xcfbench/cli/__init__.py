@@ -10,7 +10,7 @@ import sys
 import click
 
 from xcfbench.cli import report, run  # noqa: F401  (register their commands)
-from xcfbench.cli.common import PROG, cli
+from xcfbench.cli.common import PROG, cli, usage_line
 from xcfbench.errors import InputError
 
 __all__ = ["cli", "main"]
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     except InputError as e:
         _fail(str(e))
     except click.UsageError as e:
-        _fail(_usage_line(e))
+        _fail(usage_line(e))
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     except click.exceptions.Abort:
@@ -65,13 +65,6 @@ def main(argv: list[str] | None = None) -> None:
     except RecursionError:
         _fail("input nested too deeply")
     sys.exit(code if isinstance(code, int) else 0)
-
-
-def _usage_line(e: click.UsageError) -> str:
-    """click's usage error as one line, pointing at the command's help."""
-    message = " ".join(e.format_message().split())
-    path = e.ctx.command_path if e.ctx is not None else PROG
-    return f"{message} (see '{path} -h')"
 
 
 def _silence_stdout() -> None:

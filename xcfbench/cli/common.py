@@ -187,15 +187,25 @@ class BadInput(click.ClickException):
     exit_code = 2
 
 
+def usage_line(e: click.UsageError) -> str:
+    """click's usage error as one line, pointing at the command's help."""
+    message = " ".join(e.format_message().split())
+    path = e.ctx.command_path if e.ctx is not None else PROG
+    return f"{message} (see '{path} -h')"
+
+
 class Group(click.Group):
-    """The group: InputError from any command becomes BadInput, so the status is 2 both
-    through main() and when the group is invoked directly (click's CliRunner)."""
+    """The group: InputError from any command, and a usage error of a command's options,
+    become BadInput (one line, exit 2), both through main() and when the group is invoked
+    directly (click's CliRunner)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except InputError as e:
             raise BadInput(str(e)) from None
+        except click.UsageError as e:
+            raise BadInput(usage_line(e)) from None
 
 
 @click.group(cls=Group, invoke_without_command=True,
