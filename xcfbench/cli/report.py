@@ -206,4 +206,6 @@ def plot(paths: tuple[str, ...], kind: str, out: str | None, width: int | None,
     h = height or max(15, min(size.lines - 4, 30))
     if w < 30 or h < 8:
         raise InputError(f"a terminal plot needs at least 30x8 characters, not {w}x{h}")
+    if w > 1000 or h > 500:
+        raise InputError(f"a terminal plot is at most 1000x500 characters, not {w}x{h}")
     sys.stdout.write(terminal(pic, w, h, color=sys.stdout.isatty()) + "\n")

@@ -244,6 +244,8 @@ def run_sweep(configs: list[RunConfig], path: str, jobs: int = 1,
     """Run every config not yet in the results file at path; return all their documents."""
     if jobs < 1:
         raise InputError(f"bad --jobs {jobs}: run at least one at a time")
+    if jobs > MAX_JOBS:
+        raise InputError(f"bad --jobs {jobs}: at most {MAX_JOBS} processes")
     out = _ResultsFile(path)
     try:
         done = read_results(path, warn, repair=True)
@@ -275,6 +277,8 @@ def _run_here(todo, done, out, finished, total, progress) -> None:
         if progress:
             progress(finished, total)
 
+
+MAX_JOBS = 256
 
 # A configuration whose worker dies (killed, out of memory) is run again in a new pool, at
 # most this many times in all.
