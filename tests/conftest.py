@@ -1,17 +1,16 @@
-"""Shared fixtures: where ../shared is, and the kernel's reference answers."""
+"""Shared fixtures: the kernel's reference answers, from the project's own copy in
+tests/reference/ (MANIFEST lists each file's SHA-256; test_reference_copy.py checks it)."""
 
 from __future__ import annotations
 
 import json
-import os
 from functools import lru_cache
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("XCFBENCH_SHARED", REPO.parent / "shared"))
-REFERENCE = SHARED / "reference"
+REFERENCE = REPO / "tests" / "reference"
 TRACES = REFERENCE / "traces"
 TRACE_FILES = ("seed-zero.trace", "seed-text-like.trace", "uniform.trace", "churn.trace")
 

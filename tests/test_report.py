@@ -138,10 +138,12 @@ def test_verdicts_follow_the_registry():
     assert difference(m["effective_compression_pct"], 2.107558, 2.495912).absolute == 0.388354
 
 
-def test_single_results_pair_in_order_whatever_they_ran():
+def test_single_results_of_different_cases_pair_only_when_asked():
     doc = load(COMPARE_DOC)
     xv, ideal = (source_of({**doc, "kind": "run", "results": r}) for r in doc["results"])
-    cmp = compare([xv, ideal])
+    with pytest.raises(InputError, match="different cases; pass --pair-any"):
+        compare([xv, ideal])
+    cmp = compare([xv, ideal], pair_any=True)
     assert len(cmp.cases) == 1 and cmp.cases[0].labels == ("xvmalloc zero", "ideal zero")
     zv = next(r for r in cmp.cases[0].rows if r.metric == "zv_page_count")
     assert zv.values == (23, 22) and zv.deltas[1].verdict == "better"

@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from tests.helpers_compressors import page, pages_data, register_table, sizes
+from tests.helpers_compressors import pages_data, register_table, sizes
 from xcfbench.errors import InputError
-from xcfbench.sim.pagetrace import build, replay_pages
+from xcfbench.sim.pagetrace import replay_pages
 from xcfbench.sim.trace import Trace, replay
 from xcfbench.sim.arch import X86_64
 

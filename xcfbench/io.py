@@ -1,66 +1,264 @@
 """Reading a user's inputs and writing outputs safely: bounded, atomic, one-line errors.
 
 Every layer may use it; it imports nothing of xcfbench but the error type.
+
+Inputs, by kind
+---------------
+* A **stream** (a trace): a regular file, a pipe, `<(zcat big.trace.gz)`, or `-` for
+  standard input.  It is read a line at a time (open_stream), so its length is not bounded;
+  a line is (MAX_LINE_BYTES).
+* A **document** (a result file, a corpus): a regular file read whole (read_input), under
+  a size bound (MAX_DOCUMENT_BYTES, MAX_CORPUS_BYTES), refused naming the bound.
+* A directory or a device is refused in one line, whatever the kind.
+
+Outputs
+-------
+check_output() refuses, before a command runs, an output path that is a directory, not a
+regular file, an input of the same command (same inode), a name too long, a file with
+other hard links, or in a directory that does not exist.  atomic_open() writes a temporary
+file beside the target and renames it over the target: a symlink is written through (its
+target is replaced, the link kept), an existing file keeps its mode.  A temporary file
+left by a process killed with SIGKILL is removed by the next write into its directory.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
+import stat
+import sys
+import time
 import uuid
-from typing import IO, Iterator
+from typing import IO, BinaryIO, Iterable, Iterator
 
 from xcfbench.errors import InputError
 
+MiB = 1 << 20
+MAX_DOCUMENT_BYTES = 256 * MiB      # a result file: diff, check, plot, sweep --results
+MAX_CORPUS_BYTES = 64 * MiB         # a corpus: --corpus
+MAX_LINE_BYTES = 4096               # a line of a trace
 
-def read_input(path: str, what: str, binary: bool = False) -> str | bytes:
-    """The whole of a user's input file, or an InputError that names the file and says
-    what is wrong with it (what: "trace", "corpus", "result file")."""
-    import os
-    if os.path.isdir(path):
-        raise InputError(f"{what} {path!r} is a directory, not a file")
+# .xcfbench-PID-HEX.tmp: the pid says whether the writer is still alive.
+_TMP_NAME = re.compile(r"^\.xcfbench-(\d+)-[0-9a-f]{32}\.tmp$")
+STALE_TMP_SECONDS = 60
+
+
+def _size(n: int) -> str:
+    return f"{n // MiB} MiB" if n % MiB == 0 else f"{n} bytes"
+
+
+def _open_error(path: str, what: str, e: OSError) -> InputError:
+    if isinstance(e, FileNotFoundError):
+        return InputError(f"{what} {path!r} does not exist")
+    if isinstance(e, PermissionError):
+        return InputError(f"{what} {path!r} is not readable (permission denied)")
+    if isinstance(e, IsADirectoryError):
+        return InputError(f"{what} {path!r} is a directory, not a file")
+    return InputError(f"{what} {path!r} cannot be read: {e.strerror or e}")
+
+
+def _kind_error(path: str, what: str, mode: int, allow_fifo: bool) -> InputError | None:
+    if stat.S_ISREG(mode) or (allow_fifo and stat.S_ISFIFO(mode)):
+        return None
+    if stat.S_ISDIR(mode):
+        return InputError(f"{what} {path!r} is a directory, not a file")
+    kind = ("a character device" if stat.S_ISCHR(mode) else "a block device"
+            if stat.S_ISBLK(mode) else "a FIFO" if stat.S_ISFIFO(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+    need = "a regular file or a pipe" if allow_fifo else "a regular file"
+    return InputError(f"{what} {path!r} is {kind}; it must be {need}")
+
+
+def _open_checked(path: str, what: str, allow_fifo: bool) -> int:
+    """A read-only descriptor of path, refused unless it is a regular file (or a pipe).
+    O_NONBLOCK so that opening a FIFO nobody writes to does not hang before the check."""
     try:
-        if binary:
-            with open(path, "rb") as f:
-                return f.read()
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except FileNotFoundError:
-        raise InputError(f"{what} {path!r} does not exist") from None
-    except PermissionError:
-        raise InputError(f"{what} {path!r} is not readable (permission denied)") from None
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as e:
+        raise _open_error(path, what, e) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        error = _kind_error(path, what, mode, allow_fifo)
+        if error is not None:
+            raise error
+        if stat.S_ISFIFO(mode):
+            os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_input(path: str, what: str, binary: bool = False,
+               limit: int = MAX_DOCUMENT_BYTES) -> str | bytes:
+    """The whole of a user's input document (a regular file of at most limit bytes), or an
+    InputError that names the file and says what is wrong with it (what: "corpus",
+    "result file")."""
+    fd = _open_checked(path, what, allow_fifo=False)
+    try:
+        with os.fdopen(fd, "rb") as f:
+            data = f.read(limit + 1)
+    except OSError as e:
+        raise InputError(f"{what} {path!r} cannot be read: {e.strerror or e}") from None
+    if len(data) > limit:
+        raise InputError(f"{what} {path!r} is larger than {_size(limit)}, the most"
+                         f" xcfbench reads as a {what}")
+    if binary:
+        return data
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise InputError(f"{what} {path!r} is not UTF-8 text (byte {e.start})") from None
-    except OSError as e:
-        raise InputError(f"{what} {path!r} cannot be read: {e.strerror}") from None
-
-
-def check_output_dir(path: str) -> str:
-    """The directory path will be written in; an InputError now if it does not exist, so
-    that a long run does not fail at its very end."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise InputError(f"cannot write {path!r}: directory {directory!r} does not exist")
-    return directory
 
 
 @contextlib.contextmanager
-def atomic_open(path: str, mode: str = "w") -> Iterator[IO]:
-    """Open a temporary file beside path and rename it over path when the block ends
-    without an exception: a reader sees the old file or the whole new one, never half."""
-    directory = check_output_dir(path)
-    tmp = os.path.join(directory, f".xcfbench-{uuid.uuid4().hex}.tmp")
+def open_stream(path: str, what: str) -> Iterator[BinaryIO]:
+    """A binary stream of path, read a line at a time: a regular file, a pipe, a process
+    substitution, or '-' for standard input; a directory or a device is refused."""
+    if path == "-":
+        stdin = sys.stdin
+        if stdin is None:
+            raise InputError(f"{what} '-': standard input is closed")
+        yield stdin.buffer
+        return
+    fd = _open_checked(path, what, allow_fifo=True)
+    with os.fdopen(fd, "rb") as f:
+        yield f
+
+
+def input_identities(paths: Iterable[str | None]) -> set[tuple[int, int]]:
+    """(device, inode) of every input path that exists ('-' and None skipped)."""
+    out = set()
+    for p in paths:
+        if p and p != "-":
+            try:
+                st = os.stat(p)
+            except OSError:
+                continue
+            out.add((st.st_dev, st.st_ino))
+    return out
+
+
+def _name_max(directory: str) -> int:
+    try:
+        return os.pathconf(directory, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
+def check_output(path: str, inputs: Iterable[str | None] = (), what: str = "--output") -> str:
+    """The real file an output path will replace (a symlink resolved), checked before the
+    command runs; InputError in one line when the path cannot or must not be written."""
+    if not path:
+        raise InputError(f"{what}: empty file name")
+    if os.path.isdir(path):
+        raise InputError(f"cannot write {what} {path!r}: it is a directory; name a file")
+    if path.endswith(("/", os.sep)):
+        raise InputError(f"cannot write {what} {path!r}: it ends in '/'; name a file")
+    target = os.path.realpath(path)
+    directory, name = os.path.split(target)
+    if not os.path.isdir(directory):
+        raise InputError(f"cannot write {path!r}: directory {directory!r} does not exist")
+    limit = _name_max(directory)
+    if len(os.fsencode(name)) > limit:
+        raise InputError(f"cannot write {path!r}: the file name is longer than {limit} bytes")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write {path!r}: directory {directory!r} is not writable")
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        return target
+    except OSError as e:
+        raise InputError(f"cannot write {path!r}: {e.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(f"cannot write {what} {path!r}: it exists and is not a regular file")
+    if (st.st_dev, st.st_ino) in input_identities(inputs):
+        raise InputError(f"cannot write {what} {path!r}: it is also an input of this command")
+    if st.st_nlink > 1:
+        raise InputError(f"cannot write {what} {path!r}: it has {st.st_nlink} hard links, and"
+                         " replacing it would break them; write elsewhere")
+    return target
+
+
+def check_output_dir(path: str) -> str:
+    """The directory path will be written in (see check_output)."""
+    return os.path.dirname(check_output(path))
+
+
+def remove_stale_temps(directory: str, now: float | None = None) -> int:
+    """Remove our temporary files in directory that a killed process left behind: older
+    than STALE_TMP_SECONDS and named after a process that no longer exists."""
+    now = time.time() if now is None else now
+    removed = 0
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return 0
+    for name in names:
+        m = _TMP_NAME.match(name)
+        if not m:
+            continue
+        full = os.path.join(directory, name)
+        try:
+            st = os.lstat(full)
+            if not stat.S_ISREG(st.st_mode) or now - st.st_mtime < STALE_TMP_SECONDS:
+                continue
+            if _alive(int(m.group(1))):
+                continue
+            os.unlink(full)
+            removed += 1
+        except OSError:
+            continue
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def atomic_open(path: str, mode: str = "w", inputs: Iterable[str | None] = ()
+                ) -> Iterator[IO]:
+    """Open a temporary file beside path's target and rename it over the target when the
+    block ends without an exception: a reader sees the old file or the whole new one,
+    never half.  A symlink is written through; an existing file keeps its mode."""
+    target = check_output(path, inputs)
+    directory = os.path.dirname(target)
+    remove_stale_temps(directory)
+    tmp = os.path.join(directory, f".xcfbench-{os.getpid()}-{uuid.uuid4().hex}.tmp")
+    try:
+        old_mode = stat.S_IMODE(os.stat(target).st_mode)
+    except OSError:
+        old_mode = None
     try:
         # Not mkstemp: its 0600 would stick to the result; 0666 lets the umask decide.
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     except OSError as e:
         raise InputError(f"cannot write {path!r}: {e.strerror}") from None
     try:
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        try:
+            if old_mode is not None:
+                os.fchmod(fd, old_mode)
+            with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+                yield f
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        except OSError as e:
+            if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS,
+                           errno.EACCES, errno.EPERM):
+                raise InputError(f"cannot write {path!r}: {e.strerror}") from None
+            raise
     except BaseException:
         try:
             os.unlink(tmp)
@@ -69,6 +267,6 @@ def atomic_open(path: str, mode: str = "w") -> Iterator[IO]:
         raise
 
 
-def write_atomic(path: str, text: str) -> None:
-    with atomic_open(path) as f:
+def write_atomic(path: str, text: str, inputs: Iterable[str | None] = ()) -> None:
+    with atomic_open(path, inputs=inputs) as f:
         f.write(text)

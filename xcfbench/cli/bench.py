@@ -22,8 +22,8 @@ from xcfbench.sim.arch import I386
 from xcfbench.results.sweep import bench_sweep
 from xcfbench.sim.trace import read_trace, replay
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("XCFBENCH_SHARED", REPO.parent / "shared"))
+# The project's copy of the reference traces; `make bench` runs in a checkout.
+REFERENCE_TRACES = Path(__file__).resolve().parents[2] / "tests" / "reference" / "traces"
 TRACES = ("seed-zero.trace", "seed-text-like.trace", "uniform.trace", "churn.trace")
 RUN_TARGET_S = 2.0
 REPLAY_TARGET = 200_000
@@ -46,7 +46,7 @@ def bench_run(repeats: int = 5) -> None:
 
 
 def bench_replay(repeats: int = 3) -> None:
-    traces = {name: read_trace(SHARED / "reference" / "traces" / name) for name in TRACES}
+    traces = {name: read_trace(REFERENCE_TRACES / name) for name in TRACES}
     print(f"\nreplay throughput, storage off, best of {repeats} (target >= {REPLAY_TARGET:,} ops/s)")
     print(f"{'allocator':<18}" + "".join(f"{n.removesuffix('.trace'):>16}" for n in TRACES))
     slow = []
@@ -63,7 +63,7 @@ def bench_replay(repeats: int = 3) -> None:
 
 
 def bench_compact() -> None:
-    trace = read_trace(SHARED / "reference" / "traces" / "churn.trace")
+    trace = read_trace(REFERENCE_TRACES / "churn.trace")
     print("\ncompact() on churn.trace, i386")
     for name, cls in REGISTRY.items():
         if not cls.supports_compaction or name == "ideal":

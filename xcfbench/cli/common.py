@@ -209,11 +209,17 @@ def build_config(alloc: str, fill: str, kw: dict[str, Any], strict: bool = True)
                                       kw.get("chain_size"), strict), **extra)
 
 
-def output_format(kw: dict[str, Any]) -> str:
-    """--format, with --json as its older spelling; checks --output's directory too."""
-    from xcfbench.io import check_output_dir
+def output_inputs(kw: dict[str, Any], *more: str | None) -> tuple[str | None, ...]:
+    """The files a command reads, which its --output must not be."""
+    return (kw.get("corpus"),) + more
+
+
+def output_format(kw: dict[str, Any], inputs: tuple[str | None, ...] | None = None) -> str:
+    """--format, with --json as its older spelling; checks --output before the run: its
+    directory, its name, and that it is not one of the command's inputs."""
+    from xcfbench.io import check_output
     if kw.get("output"):
-        check_output_dir(kw["output"])
+        check_output(kw["output"], output_inputs(kw) if inputs is None else inputs)
     fmt = kw.get("fmt")
     if kw.get("as_json"):
         if fmt not in (None, "json"):
@@ -222,13 +228,14 @@ def output_format(kw: dict[str, Any]) -> str:
     return fmt or "table"
 
 
-def emit(doc: dict[str, Any], fmt: str, output: str | None, table: Callable[[], Any]) -> None:
+def emit(doc: dict[str, Any], fmt: str, output: str | None, table: Callable[[], Any],
+         inputs: tuple[str | None, ...] = ()) -> None:
     """The JSON document to --output (atomically), and one artifact in fmt on stdout."""
     from xcfbench.output.formats import render_document
     from xcfbench.results.document import dumps
     from xcfbench.io import write_atomic
     if output:
-        write_atomic(output, dumps(doc))
+        write_atomic(output, dumps(doc), inputs)
     if fmt == "json":
         sys.stdout.write(dumps(doc))
     elif fmt == "table":
@@ -268,6 +275,13 @@ class BadInput(click.ClickException):
         click.echo(f"{PROG}: error: {self.format_message()}", err=True)
 
 
+def usage_line(e: click.UsageError) -> str:
+    """click's usage error as one line, pointing at the command's help."""
+    message = " ".join(e.format_message().split())
+    path = e.ctx.command_path if e.ctx is not None else PROG
+    return f"{message} (see '{path} -h')"
+
+
 class Group(click.Group):
     """The group turns every InputError, and every usage error, into BadInput, so that
     the console script and a program invoking the group (CliRunner, an embedding tool)
@@ -280,11 +294,6 @@ class Group(click.Group):
             raise BadInput(str(e)) from None
         except click.UsageError as e:
             raise BadInput(usage_line(e)) from None
-
-
-def usage_line(e: click.UsageError) -> str:
-    where = f" (see '{e.ctx.command_path} -h')" if e.ctx is not None else ""
-    return e.format_message() + where
 
 
 @click.group(PROG, cls=Group, invoke_without_command=True,

@@ -13,7 +13,8 @@ from typing import Any, Callable
 
 import click
 
-from xcfbench.cli.common import (PROG, split_list, stdout_console, build_config, cli, emit, output_format, run_options)
+from xcfbench.cli.common import (PROG, build_config, cli, emit, output_format, output_inputs,
+                                 run_options, split_list, stdout_console)
 from xcfbench.errors import InputError
 from xcfbench.output import FORMATS
 
@@ -54,17 +55,23 @@ def _emit_comparison(cmp, fmt: str, report=None) -> None:
         sys.stdout.write(render_comparison(cmp, fmt, report))
 
 
+_pair_any_option = click.option(
+    "--pair-any", is_flag=True,
+    help="pair single results of different cases (allocators, fills) in file order")
+
+
 @cli.command()
 @click.argument("paths", nargs=-1, metavar="A.json B.json [...]")
+@_pair_any_option
 @_format_option
-def diff(paths: tuple[str, ...], fmt: str) -> None:
+def diff(paths: tuple[str, ...], pair_any: bool, fmt: str) -> None:
     """Results side by side, the first file as reference: every metric with its absolute
     and relative difference, coloured by whether it got better or worse.  Also reads a
     sweep's results file."""
     from xcfbench.results.compare import compare, load_sources
     if len(paths) < 2:
         raise InputError("diff needs at least two result files (the first is the reference)")
-    cmp = compare(load_sources(paths))
+    cmp = compare(load_sources(paths), pair_any)
     _warn(cmp.warnings)
     _emit_comparison(cmp, fmt)
 
@@ -78,9 +85,10 @@ def diff(paths: tuple[str, ...], fmt: str) -> None:
                    " repeatable")
 @click.option("--no-default-thresholds", is_flag=True,
               help="drop the default 'any increase' gate on exact page counts")
+@_pair_any_option
 @_format_option
 def check(baseline: str, current: str, fail_on: tuple[str, ...], no_default_thresholds: bool,
-          fmt: str) -> None:
+          pair_any: bool, fmt: str) -> None:
     """The regression gate: print the whole comparison, then every threshold that failed;
     exit 1 if any did.  Exact page counts (zv_page_count, pages_held, ...) fail on any
     increase unless a --fail-on names them."""
@@ -88,7 +96,7 @@ def check(baseline: str, current: str, fail_on: tuple[str, ...], no_default_thre
     from xcfbench.results.compare import load_sources, thresholds_for
     thresholds = thresholds_for(fail_on, defaults=not no_default_thresholds)
     base, cur = load_sources([baseline, current])
-    report = run_check(base, cur, thresholds)
+    report = run_check(base, cur, thresholds, pair_any)
     _warn(report.comparison.warnings)
     _emit_comparison(report.comparison, fmt, report)
     if report.failures:
@@ -112,7 +120,7 @@ def sweep(alloc: str | None, fill: str | None, jobs: int, results_path: str, **k
     from xcfbench.output.tables import ProgressBar, summary_table
     from xcfbench.results.compare import source_of
     from xcfbench.results.sweep import expand, run_sweep, sweep_document
-    fmt = output_format(kw)
+    fmt = output_format(kw, output_inputs(kw, results_path))
     axes = {"alloc": split_list(alloc or "xvmalloc,xcfmalloc"), "fill": split_list(fill or "zero,text"),
             "arch": split_list(kw["arch"]), "compressor": split_list(kw["compressor"]),
             "size": split_list(kw["size"]), "limit": split_list(kw["limit"])}
@@ -141,10 +149,10 @@ def sweep(alloc: str | None, fill: str | None, jobs: int, results_path: str, **k
         from xcfbench.results.document import dumps
         from xcfbench.io import write_atomic
         if kw["output"]:
-            write_atomic(kw["output"], dumps(doc))
+            write_atomic(kw["output"], dumps(doc), output_inputs(kw, results_path))
         _print(summary_table(summary(source.entries), f"sweep of {len(configs)} runs"))
     else:
-        emit(doc, fmt, kw["output"], lambda: None)
+        emit(doc, fmt, kw["output"], lambda: None, output_inputs(kw, results_path))
 
 
 @cli.command()
@@ -164,9 +172,12 @@ def plot(paths: tuple[str, ...], kind: str, out: str | None, width: int | None,
     runs or replays).  Without --out, drawn in the terminal."""
     from xcfbench.output.plot import prepare, save, terminal
     from xcfbench.results.compare import load_sources
+    if out:
+        from xcfbench.io import check_output
+        check_output(out, paths, what="--out")
     pic = prepare(kind, load_sources(paths))
     if out:
-        save(pic, out)
+        save(pic, out, inputs=paths)
         w, h = pic.size_px
         click.echo(f"{PROG}: wrote {out} ({w}x{h} px)" if out.lower().endswith(".png")
                    else f"{PROG}: wrote {out}", err=True)
@@ -176,4 +187,6 @@ def plot(paths: tuple[str, ...], kind: str, out: str | None, width: int | None,
     h = height or max(15, min(size.lines - 4, 30))
     if w < 30 or h < 8:
         raise InputError(f"a terminal plot needs at least 30x8 characters, not {w}x{h}")
+    if w > 1000 or h > 500:
+        raise InputError(f"a terminal plot is at most 1000x500 characters, not {w}x{h}")
     sys.stdout.write(terminal(pic, w, h, color=sys.stdout.isatty()) + "\n")

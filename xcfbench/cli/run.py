@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from xcfbench.cli.common import (FORMATS, build_config, check_classes, cli, config_doc, emit, output_format,
+                                 output_inputs,
                                  run_many, run_options, split_list, stdout_console,
                                  with_chain_size)
 from xcfbench.errors import InputError
@@ -28,7 +29,8 @@ def run(alloc: str, fill: str, **kw: Any) -> None:
     (result,) = run_many([cfg], kw["quiet"])
     emit(document("run", config_doc(cfg, result), result.to_dict()), fmt, kw["output"],
          lambda: with_frontend(with_classes(run_table(result), result.allocator_stats,
-                                            kw["classes"]), result.frontend_stats))
+                                            kw["classes"]), result.frontend_stats),
+         output_inputs(kw))
 
 
 @cli.command()
@@ -42,6 +44,9 @@ def compare(alloc: str | None, fill: str | None, **kw: Any) -> None:
     from xcfbench.results.document import document
     allocs = split_list(alloc or "xvmalloc,xcfmalloc")
     fills = split_list(fill or "zero,text")
+    for option, values in (("--alloc", allocs), ("--fill", fills)):
+        if not values:
+            raise InputError(f"{option} names nothing to compare")
     configs = [build_config(a, f, kw, strict=False) for a in allocs for f in fills]
     if kw["chain_size"] is not None and not any(dict(c.alloc_options).get("chain_size")
                                                 for c in configs):
@@ -51,7 +56,8 @@ def compare(alloc: str | None, fill: str | None, **kw: Any) -> None:
     common = {**configs[0].to_dict(), **results[0].provenance,
               "alloc": [c.alloc for c in configs[::len(fills)]], "fill": fills}
     doc = document("compare", common, [r.to_dict() for r in results])
-    emit(doc, fmt, kw["output"], lambda: summary_table(summary(source_of(doc).entries)))
+    emit(doc, fmt, kw["output"], lambda: summary_table(summary(source_of(doc).entries)),
+         output_inputs(kw))
 
 
 @cli.command()
@@ -69,7 +75,8 @@ def reproduce(alloc: str | None, fill: str | None, **kw: Any) -> None:
     results = run_many(configs, kw["quiet"])
     rows = [compare_to_seed(row, res, cfg) for row, res, cfg in zip(SEED_ROWS, results, configs)]
     common = {**configs[0].to_dict(), **results[0].provenance, "alloc": None, "fill": None}
-    emit(document("reproduce", common, rows), fmt, kw["output"], lambda: reproduce_table(rows, curr_pages_note(configs[0])))
+    emit(document("reproduce", common, rows), fmt, kw["output"],
+         lambda: reproduce_table(rows, curr_pages_note(configs[0])), output_inputs(kw))
 
 
 def _frontend_flags(f):
@@ -132,7 +139,7 @@ def replay(alloc: str | None, arch: str | None, frontend: str | None, pages_path
     from xcfbench.sim.arch import get_arch
     from xcfbench.output.tables import ProgressBar, replay_table, with_classes
     from xcfbench.results.document import document
-    from xcfbench.sim.trace import parse_compact, read_trace
+    from xcfbench.sim.trace import open_trace, parse_compact
     from xcfbench.sim.trace import replay as do_replay
     name = canonical_name(alloc)
     arch_info = get_arch(arch)
@@ -140,15 +147,17 @@ def replay(alloc: str | None, arch: str | None, frontend: str | None, pages_path
     check_classes(name, classes)
     create(name, arch_info, **options)        # bad option values fail before the trace is read
     parse_compact(compact)
-    fmt = output_format({"fmt": fmt, "as_json": as_json, "output": output})
-    trace = read_trace(trace_path)
-    with ProgressBar(f"replay {trace.name}", enabled=not quiet) as bar:
+    fmt = output_format({"fmt": fmt, "as_json": as_json, "output": output},
+                        inputs=(trace_path,))
+    with open_trace(trace_path) as trace, \
+            ProgressBar(f"replay {trace.name}", enabled=not quiet) as bar:
         result = do_replay(trace, name, arch_info, verify=verify, compact=compact,
                            options=options, progress=bar)
     config = {"alloc": name, "arch": arch_info.name, "trace": trace.name,
               "verify": verify, "compact": compact, "alloc_options": options}
     emit(document("replay", config, result.to_dict()), fmt, output,
-         lambda: with_classes(replay_table(result), result.allocator_stats, classes))
+         lambda: with_classes(replay_table(result), result.allocator_stats, classes),
+         (trace_path,))
     if verify and result.verify_errors:
         raise click.exceptions.Exit(1)
 
@@ -223,9 +232,11 @@ def gen_trace(kind: str, params: tuple[str, ...], output: str | None) -> None:
 
     With no --param, constant, gauss, uniform and churn give the reference traces byte
     for byte.  `xcfbench list` shows each kind's parameters."""
-    from xcfbench.io import write_atomic
+    from xcfbench.io import check_output, write_atomic
     from xcfbench.sim.trace import format_trace
     from xcfbench.sim.tracegen import generate
+    if output:
+        check_output(output)
     trace = generate(kind, **dict(parse_alloc_options(params)))
     text = format_trace(trace.ops, (f"{trace.name}",) + trace.comments)
     if output:

@@ -32,14 +32,6 @@ from xcfbench.results.metrics import METRICS, metric_value
 from xcfbench.results.compare import (DERIVED_FIELDS, CheckReport, Comparison, Entry, Source, case_fields, field_name, field_value, source_of, threshold_map)
 
 
-# The figures a single run shows, in the order render.run_table shows them.
-RUN_FIGURES = ("curr_pages", "zv_page_count", "zv_desc_count", "effective_compression_pct",
-               "stored_per_pool", "effective_compression_pages_only_pct", "mean_compressed_pct",
-               "pages_held", "peak_pool_pages", "metadata_bytes", "succ_puts", "failed_puts",
-               "pool_pages_after_compact", "pages_compacted")
-REPLAY_FIGURES = ("pool_pages", "peak_pool_pages", "pages_held", "failed_allocs",
-                  "frees_of_failed", "live_objects", "live_bytes", "desc_count",
-                  "pool_pages_after_compact", "pages_compacted")
 _NESTED = ("rejects", "allocator_stats", "provenance")
 
 

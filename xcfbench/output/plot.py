@@ -28,7 +28,7 @@ import os
 from dataclasses import dataclass
 
 from xcfbench.errors import InputError
-from xcfbench.io import atomic_open, check_output_dir
+from xcfbench.io import atomic_open, check_output
 from xcfbench.results.compare import Source, entry_labels
 
 KINDS = ("sizes", "pool", "classes")
@@ -140,12 +140,12 @@ def _classes(pairs) -> Picture:
 
 # -- files ------------------------------------------------------------------------------------
 
-def save(pic: Picture, path: str) -> None:
+def save(pic: Picture, path: str, inputs: tuple[str, ...] = ()) -> None:
     """Write pic as PNG or SVG, by path's extension."""
     ext = os.path.splitext(path)[1].lower().lstrip(".")
     if ext not in ("png", "svg"):
         raise InputError(f"cannot tell the picture format of {path!r}: end it in .png or .svg")
-    check_output_dir(path)
+    check_output(path, inputs, what="--out")
 
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -156,7 +156,7 @@ def save(pic: Picture, path: str) -> None:
         FigureCanvasAgg(fig)
         _draw(fig, pic)
         metadata = {"Date": None} if ext == "svg" else None
-        with atomic_open(path, "wb") as f:
+        with atomic_open(path, "wb", inputs=inputs) as f:
             fig.savefig(f, format=ext, dpi=DPI, metadata=metadata)
 
 

@@ -16,8 +16,11 @@ Run results and replay results measure different things and are never mixed.
 
 How results are paired
 ----------------------
-The first file is the reference.  When every file holds one result they are paired in
-order, whatever they ran (that is how two allocators are compared).  Otherwise a result is
+The first file is the reference.  When every file holds one result of the same case
+(allocator and fill, or trace and allocator) they are paired; results of different cases
+are paired in order only with pair_any (`--pair-any`: that is how two allocators are
+compared), and refused without it, so a gate never holds a run to another fill's numbers.
+Otherwise a result is
 known by its case: the allocator and the fill (the trace, for replays) and every other
 configuration field that varies within one of the files (a sweep's axes).  A case missing from
 a file shows as an empty column; for `check`, a baseline case missing from the current
@@ -37,7 +40,11 @@ Thresholds
 `METRIC:+N%` fails when METRIC grows by more than N % of the baseline, `METRIC:+X` when it
 grows by more than X; a minus sign guards a fall instead.  Page counts of a seeded run are
 exact integers, so every exact page-count metric where lower is better gets the default
-threshold `METRIC:+0` (any increase), unless a --fail-on names that metric.
+threshold `METRIC:+0` (any increase), unless a --fail-on guards a rise of that metric (a
+guard on a fall leaves the default in place).  A metric a threshold applies to that is not
+a finite number (a string, NaN, Infinity, a boolean, or null on one side only: null on
+both is a figure neither run has) in the baseline or the current results fails the check,
+naming it: a gate never passes on what it cannot compare.
 
 This module is plain Python: no click, no rich.  It raises InputError for bad input.
 """
@@ -55,7 +62,7 @@ from xcfbench.sim.config import format_size
 from xcfbench.errors import InputError
 from xcfbench.io import read_input
 from xcfbench.results.metrics import METRICS, Metric, metric_value
-from xcfbench.results.document import check_document, parse_document
+from xcfbench.results.document import check_document, json_loads, parse_document
 
 RUN_KINDS = ("run", "compare", "reproduce", "sweep")
 KINDS = RUN_KINDS + ("replay",)
@@ -121,8 +128,8 @@ def source_of(doc: Any, name: str = "<document>") -> Source:
 
 def _is_json_object(line: str) -> bool:
     try:
-        return isinstance(json.loads(line), dict)
-    except json.JSONDecodeError:
+        return isinstance(json_loads(line, "<line>"), dict)
+    except InputError:
         return False
 
 
@@ -134,12 +141,11 @@ def _load_lines(path: str, text: str) -> Source:
         if not line.strip():
             continue
         try:
-            doc = json.loads(line)
-        except json.JSONDecodeError as e:
+            doc = json_loads(line, f"{path!r} line {number}")
+        except InputError:
             if number == len(lines) and not text.endswith("\n"):
                 break           # a line a running sweep is writing, or one it tore
-            raise InputError(f"result file {path!r} line {number} is not valid JSON"
-                             f" ({e.msg})") from None
+            raise
         check_document(doc, f"{path!r} line {number}")
         sources.append(_source_of(path, doc, doc.get("kind")))
     if len(sources) == 1:
@@ -270,6 +276,7 @@ class Case:
     label: str                          # the reference's name for it
     labels: tuple[str | None, ...]      # each source's own label; None where absent
     rows: tuple[MetricRow, ...]
+    entries: tuple[Entry | None, ...] = ()  # the paired results, as read
 
     @property
     def missing(self) -> tuple[int, ...]:
@@ -300,8 +307,9 @@ class Comparison:
 
 
 def _number(value: Any) -> bool:
+    """A finite number (not a boolean): what can be differenced and gated."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) \
-        and not (isinstance(value, float) and math.isnan(value))
+        and math.isfinite(value)
 
 
 def difference(metric: Metric, reference: Any, value: Any) -> Delta:
@@ -325,13 +333,15 @@ def difference(metric: Metric, reference: Any, value: Any) -> Delta:
     return Delta(absolute, relative, verdict)
 
 
-def compare(sources: list[Source]) -> Comparison:
+def compare(sources: list[Source], pair_any: bool = False) -> Comparison:
     """Pair the results of every source with the first one's and difference them."""
     if len(sources) < 2:
         raise InputError("a comparison needs at least two result files")
     family = sources[0].family
     if all(len(s.entries) == 1 for s in sources):
         fields = CASE_FIELDS[family]
+        if not pair_any:
+            _same_case(sources, fields)
         paired = [[s.entries[0] for s in sources]]
     else:
         # What varies within any one file names a case; what differs only between files
@@ -346,9 +356,20 @@ def compare(sources: list[Source]) -> Comparison:
     for group in paired:
         shown = next(e for e in group if e is not None)
         labels = tuple(None if e is None else case_label(e, fields) for e in group)
-        cases.append(Case(case_label(shown, fields), labels, _metric_rows(group)))
+        cases.append(Case(case_label(shown, fields), labels, _metric_rows(group),
+                          tuple(group)))
     return Comparison(tuple(s.path for s in sources), tuple(cases),
                       tuple(config_warnings(sources, paired, fields)))
+
+
+def _same_case(sources: list[Source], fields: tuple[str, ...]) -> None:
+    ref = sources[0].entries[0]
+    for s in sources[1:]:
+        if case_key(s.entries[0], fields) != case_key(ref, fields):
+            raise InputError(
+                f"{sources[0].path} ({case_label(ref, fields)}) and {s.path}"
+                f" ({case_label(s.entries[0], fields)}) are results of different cases;"
+                " pass --pair-any to compare them anyway")
 
 
 def _pair_by_case(sources: list[Source], fields: tuple[str, ...]) -> list[list[Entry | None]]:
@@ -453,11 +474,17 @@ class Threshold:
 
 def parse_threshold(text: str) -> Threshold:
     """'zv_page_count:+1%' or 'metadata_bytes:+4096' -> Threshold; InputError otherwise."""
-    m = _THRESHOLD.match(text)
+    name = text.partition(":")[0].strip()
+    if ":" in text and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) and name not in METRICS:
+        raise InputError(f"unknown metric {name!r} in threshold {text!r}; metrics:"
+                         f" {', '.join(METRICS)}")
+    m = _THRESHOLD.match(text) if text.isascii() else None
     if not m:
         raise InputError(f"bad threshold {text!r}: expected METRIC:+N% or METRIC:+X"
                          " (or - to guard a fall), e.g. zv_page_count:+1%")
     name, sign, amount, pct = m.groups()
+    if len(amount) > 30 or not math.isfinite(float(amount)):
+        raise InputError(f"bad threshold {text!r}: the amount is too large")
     if name not in METRICS:
         raise InputError(f"unknown metric {name!r} in threshold {text!r}; metrics:"
                          f" {', '.join(METRICS)}")
@@ -473,7 +500,8 @@ def default_thresholds() -> list[Threshold]:
 
 def thresholds_for(texts: Iterable[str], defaults: bool = True) -> list[Threshold]:
     explicit = [parse_threshold(t) for t in texts]
-    named = {t.metric for t in explicit}
+    # Only a guard on a rise replaces the default any-increase guard of its metric.
+    named = {t.metric for t in explicit if t.sign > 0}
     implied = [t for t in default_thresholds() if t.metric not in named] if defaults else []
     return implied + explicit
 
@@ -486,11 +514,16 @@ class Outcome:
     current: Any
     delta: Delta | None
     failed: bool
+    invalid: str | None = None      # where the metric is not a finite number
 
     def describe(self) -> str:
         if self.threshold is None:
             return f"{self.case}: in the baseline but not in the current results"
         name = self.threshold.metric
+        if self.invalid:
+            value = self.baseline if self.invalid == "the baseline" else self.current
+            return (f"{self.case}: {name} is not a finite number in {self.invalid}"
+                    f" ({_shown(value)}); {self.threshold.describe()} cannot pass")
         if self.current is None:
             return f"{self.case}: {name} {self.baseline} in the baseline, absent now"
         d = self.delta
@@ -498,6 +531,14 @@ class Outcome:
         diff = "" if d is None or d.absolute is None else f" ({_signed(d.absolute)}{rel})"
         return (f"{self.case}: {name} {self.baseline} -> {self.current}{diff}"
                 f" exceeds {self.threshold.describe()}")
+
+
+def _shown(value: Any) -> str:
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _signed(value: int | float) -> str:
@@ -522,9 +563,10 @@ class CheckReport:
                 "passed": not self.failures}
 
 
-def check(baseline: Source, current: Source, thresholds: list[Threshold]) -> CheckReport:
+def check(baseline: Source, current: Source, thresholds: list[Threshold],
+          pair_any: bool = False) -> CheckReport:
     """Compare current against baseline and apply every threshold to every case."""
-    comparison = compare([baseline, current])
+    comparison = compare([baseline, current], pair_any)
     outcomes = []
     for case in comparison.cases:
         if case.labels[0] is None:
@@ -534,6 +576,17 @@ def check(baseline: Source, current: Source, thresholds: list[Threshold]) -> Che
             continue
         rows = {r.metric: r for r in case.rows}
         for t in thresholds:
+            raw = [e.result.get(t.metric, _ABSENT) if e is not None else _ABSENT
+                   for e in case.entries[:2]] if case.entries else [_ABSENT, _ABSENT]
+            # null on both sides is a figure neither run has (no compaction, say);
+            # anything else that is not a finite number cannot be held to a threshold.
+            both_null = raw[0] is None and raw[1] is None
+            bad = [r is not _ABSENT and not _number(r) and not both_null for r in raw]
+            if any(bad):
+                outcomes.append(Outcome(case.label, t, raw[0], raw[1], None, True,
+                                        invalid=("the baseline" if bad[0] else "the current"
+                                                 " results")))
+                continue
             row = rows.get(t.metric)
             if row is None or row.values[0] is None:
                 continue                    # not measured in the baseline

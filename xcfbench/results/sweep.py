@@ -23,11 +23,19 @@ The key is the first 16 hex digits of the SHA-256 of the configuration's canonic
 nothing else: not the tool version, not the order in which options were typed.  A corpus
 file edited in place keeps its key; delete the results file after changing one.
 
+A file that is not a sweep's (any complete line that is not a run document, or a lone
+last line that is not one) is refused before anything is written to it; only then is a
+torn last line cut off.  A device or a directory is refused; the file is read whole, so it
+is bounded like any result file (256 MiB).
+
 Parallelism
 -----------
 jobs == 1 runs in this process (no pickling, and progress within each run).  jobs > 1
 uses a ProcessPoolExecutor of that many processes; every run is submitted before the
 first progress callback, so the workers are forked before a progress bar starts a thread.
+A worker that dies (kill -9, the OOM killer) breaks the pool: a new pool runs what is not
+done yet, each configuration at most MAX_ATTEMPTS times.  Workers die with the sweep:
+PR_SET_PDEATHSIG on Linux, and a thread polling the parent's pid everywhere.
 Lines are appended in the order runs finish; the summary and the sweep document list the
 runs in the order of the product, so neither depends on the number of jobs.
 
@@ -40,15 +48,20 @@ import hashlib
 import itertools
 import json
 import os
+import signal
+import stat
 import tempfile
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from xcfbench.sim.config import RunConfig
 from xcfbench.errors import InputError
-from xcfbench.results.document import SCHEMA_VERSION, document
+from xcfbench.io import read_input
+from xcfbench.results.document import SCHEMA_VERSION, document, json_loads
 
 try:
     import fcntl
@@ -104,49 +117,68 @@ def _line(doc: dict[str, Any]) -> bytes:
 def read_results(path: str, warn: Warn | None = None, repair: bool = False
                  ) -> dict[str, dict[str, Any]]:
     """key -> run document for every line of the file (the first line of a key wins).
-    With repair, a torn last line is cut off the file; without, it is skipped."""
+
+    Every complete line is checked before anything is changed: a file that is not a
+    sweep's is refused untouched.  Then, with repair, a torn last line (a sweep killed
+    inside its write) is cut off, or a complete last line missing its newline gets one."""
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        st = os.stat(path)
     except FileNotFoundError:
         return {}
-    except IsADirectoryError:
-        raise InputError(f"results file {path!r} is a directory") from None
+    except OSError as e:
+        raise InputError(f"results file {path!r} cannot be read: {e.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+        raise InputError(f"results file {path!r} is {kind}")
+    data = read_input(path, "results file", binary=True)
+    cut = len(data)
+    tail = b""
     if data and not data.endswith(b"\n"):
         cut = data.rfind(b"\n") + 1
         tail = data[cut:]
+    docs: dict[str, dict[str, Any]] = {}
+    for number, raw in enumerate(data[:cut].splitlines(), 1):
+        if not raw.strip():
+            continue
+        docs.setdefault(*_checked_line(path, number, raw))
+    if tail:
+        number = data[:cut].count(b"\n") + 1
         if _valid_line(tail):
-            # A complete line whose newline is missing (an editor did it): keep it.
-            if repair:
+            key, doc = _checked_line(path, number, tail)
+            docs.setdefault(key, doc)
+            if repair:      # a complete line whose newline is missing (an editor did it)
                 with open(path, "ab") as f:
                     f.write(b"\n")
+        elif not docs or not tail.lstrip().startswith(b"{"):
+            # Nothing proves the file is a sweep's: refuse it, untouched.
+            raise InputError(f"results file {path!r} line {number} is not a run result;"
+                             " not appending to a file that is not a sweep's (if a sweep was"
+                             " killed while writing its first line, delete the file)")
         else:
-            data = data[:cut]
             if repair:
                 os.truncate(path, cut)
             if warn:
                 warn(f"results file {path!r}: cut off a torn last line ({len(tail)} bytes)"
                      " left by an interrupted sweep")
-    docs: dict[str, dict[str, Any]] = {}
-    for number, raw in enumerate(data.splitlines(), 1):
-        if not raw.strip():
-            continue
-        doc = _parse_line(raw)
-        if doc is None:
-            raise InputError(f"results file {path!r} line {number} is not a run result;"
-                             " not appending to a file that is not a sweep's")
-        if doc["schema_version"] != SCHEMA_VERSION:
-            raise InputError(f"results file {path!r} line {number} has schema_version"
-                             f" {doc['schema_version']!r}; this xcfbench writes version"
-                             f" {SCHEMA_VERSION} (start a new results file)")
-        docs.setdefault(doc["key"], doc)
     return docs
+
+
+def _checked_line(path: str, number: int, raw: bytes) -> tuple[str, dict[str, Any]]:
+    doc = _parse_line(raw)
+    if doc is None:
+        raise InputError(f"results file {path!r} line {number} is not a run result;"
+                         " not appending to a file that is not a sweep's")
+    if type(doc["schema_version"]) is not int or doc["schema_version"] != SCHEMA_VERSION:
+        raise InputError(f"results file {path!r} line {number} has schema_version"
+                         f" {doc['schema_version']!r}; this xcfbench writes version"
+                         f" {SCHEMA_VERSION} (start a new results file)")
+    return doc["key"], doc
 
 
 def _parse_line(raw: bytes) -> dict[str, Any] | None:
     try:
-        doc = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        doc = json_loads(raw, "line")
+    except InputError:
         return None
     if not isinstance(doc, dict) or doc.get("kind") != "run" or "schema_version" not in doc \
             or not isinstance(doc.get("key"), str) or not isinstance(doc.get("results"), dict):
@@ -164,8 +196,18 @@ class _ResultsFile:
     def __init__(self, path: str) -> None:
         self.path = path
         try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            raise InputError(f"cannot write results file {path!r}: {e.strerror}") from None
+        else:
+            if not stat.S_ISREG(st.st_mode):
+                kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+                raise InputError(f"results file {path!r} is {kind}")
+        try:
             self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
-        except (IsADirectoryError, FileNotFoundError, PermissionError) as e:
+        except OSError as e:
             raise InputError(f"cannot write results file {path!r}: {e.strerror}") from None
         if fcntl is not None:
             try:
@@ -176,9 +218,13 @@ class _ResultsFile:
 
     def append(self, doc: dict[str, Any]) -> None:
         data = _line(doc)
-        while data:                 # one write for a regular file; loop for the pedantic
-            data = data[os.write(self.fd, data):]
-        os.fsync(self.fd)
+        try:
+            while data:             # one write for a regular file; loop for the pedantic
+                data = data[os.write(self.fd, data):]
+            os.fsync(self.fd)
+        except OSError as e:        # a full disk: one line, and the file stays resumable
+            raise InputError(f"cannot write results file {self.path!r}: {e.strerror}"
+                             " (run the sweep again to resume)") from None
 
     def close(self) -> None:
         os.close(self.fd)           # closing drops the lock
@@ -198,6 +244,8 @@ def run_sweep(configs: list[RunConfig], path: str, jobs: int = 1,
     """Run every config not yet in the results file at path; return all their documents."""
     if jobs < 1:
         raise InputError(f"bad --jobs {jobs}: run at least one at a time")
+    if jobs > MAX_JOBS:
+        raise InputError(f"bad --jobs {jobs}: at most {MAX_JOBS} processes")
     out = _ResultsFile(path)
     try:
         done = read_results(path, warn, repair=True)
@@ -230,26 +278,84 @@ def _run_here(todo, done, out, finished, total, progress) -> None:
             progress(finished, total)
 
 
+MAX_JOBS = 256
+
+# A configuration whose worker dies (killed, out of memory) is run again in a new pool, at
+# most this many times in all.
+MAX_ATTEMPTS = 3
+
+
 def _run_pool(todo, done, out, finished, total, jobs, progress) -> None:
-    pool = ProcessPoolExecutor(max_workers=jobs)
+    attempts = {key: 0 for key, _ in todo}
+    remaining = dict(todo)
+    if progress:
+        progress(finished, total)
+    while remaining:
+        for key in remaining:
+            attempts[key] += 1
+            if attempts[key] > MAX_ATTEMPTS:
+                raise InputError(f"a worker died {MAX_ATTEMPTS} times running"
+                                 f" {_describe(remaining[key])} (killed, or out of memory?)")
+        pool = ProcessPoolExecutor(max_workers=min(jobs, len(remaining)),
+                                   initializer=_worker_init, initargs=(os.getpid(),))
+        try:
+            pending: dict[Future, str] = {pool.submit(run_document, cfg): key
+                                          for key, cfg in remaining.items()}
+            while pending:
+                ready, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in ready:
+                    key = pending.pop(future)
+                    try:
+                        doc = future.result()   # a run's own error stops the sweep here
+                    except BrokenProcessPool:
+                        continue                # its worker died: run it again below
+                    out.append(doc)
+                    done[key] = doc
+                    del remaining[key]
+                    finished += 1
+                    if progress:
+                        progress(finished, total)
+        except BaseException:
+            _stop(pool)
+            raise
+        pool.shutdown()
+
+
+def _describe(cfg: RunConfig) -> str:
+    return f"{cfg.alloc} {cfg.fill} {cfg.arch} {cfg.compressor}"
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool now: kill its workers rather than wait for their runs to finish."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            process.kill()
+        except (OSError, AttributeError, ValueError):
+            pass
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _worker_init(parent: int) -> None:
+    """In each worker: die with the parent.  On Linux the kernel sends SIGKILL when the
+    parent exits (prctl PR_SET_PDEATHSIG); everywhere, a thread polls the parent's pid."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)      # not the parent's handler
+    signal.signal(signal.SIGINT, signal.SIG_IGN)       # the parent stops us on Ctrl-C
     try:
-        pending: dict[Future, str] = {pool.submit(run_document, cfg): key for key, cfg in todo}
-        if progress:
-            progress(finished, total)
-        while pending:
-            ready, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in ready:
-                key = pending.pop(future)
-                doc = future.result()       # a run's error stops the sweep here
-                out.append(doc)
-                done[key] = doc
-                finished += 1
-                if progress:
-                    progress(finished, total)
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown()
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:      # the parent died before prctl
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+    threading.Thread(target=watch, name="xcfbench-parent-watch", daemon=True).start()
 
 
 def sweep_document(axes: dict[str, list[Any]], outcome: SweepOutcome) -> dict[str, Any]:

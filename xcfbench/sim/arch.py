@@ -3,7 +3,7 @@
 Every size the simulators need that depends on the machine lives here, so that an
 allocator asks ``arch.xcf_blkhdr`` instead of hard-coding 12.  The numbers are the
 ``sizeof`` values of the 2011 and 2024 C sources compiled with ``gcc -m32`` (i386, the
-cover letter's machine) and for x86_64; ../shared/reference/reference.json records the
+cover letter's machine) and for x86_64; tests/reference/reference.json records the
 same values under ``struct_sizes``.
 """
 

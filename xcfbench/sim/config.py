@@ -15,7 +15,14 @@ from xcfbench.sim.arch import PAGE_SIZE, get_arch
 from xcfbench.errors import InputError
 from xcfbench.sim.memcg import DEFAULT_OVERHEAD_PAGES, SWAP_CLUSTER_MAX
 
-_SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]?)(i?B?)?\s*$", re.IGNORECASE)
+# Upper bounds (README, "Limits"): a run writes at most 64 GiB (16 Mi pages, a few GB of
+# simulator memory at most), a machine has at most 1 TiB, reclaim takes at most 65536
+# pages at a time.
+MAX_SIZE_BYTES = 64 << 30
+MAX_TOTALRAM_BYTES = 1 << 40
+MAX_RECLAIM_BATCH = 65536
+
+_SIZE = re.compile(r"^\s*([0-9]{1,20})\s*([KMGT]?)(i?B?)?\s*$", re.IGNORECASE)
 _SCALE = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
@@ -90,6 +97,10 @@ class RunConfig:
                                  " (options: level)")
             get_compressor_class(self.compressor)(level=value, call=get_compressor_class(
                 self.compressor).calls[0])
+        for what, value, most in self._bounds():
+            if value > most:
+                show = format_size if what in ("--size", "--limit", "--totalram") else str
+                raise InputError(f"bad {what} {show(value)}: at most {show(most)}")
         if self.size_bytes < PAGE_SIZE:
             raise InputError(f"bad size {self.size_bytes}: write at least one page"
                              f" ({PAGE_SIZE} bytes)")
@@ -110,6 +121,17 @@ class RunConfig:
                                  f" (options: {', '.join(cls.options) or 'none'})")
         if self.compact is not None and not cls.supports_compaction:
             raise InputError(f"allocator {cls.name} does not support compaction")
+
+    def _bounds(self) -> tuple[tuple[str, int, int], ...]:
+        """(option, value, upper bound): what sizes memory or time has a documented most
+        (README, "Limits")."""
+        return (("--size", self.size_bytes, MAX_SIZE_BYTES),
+                ("--limit", self.limit_bytes, MAX_SIZE_BYTES),
+                ("--totalram", self.totalram_bytes, MAX_TOTALRAM_BYTES),
+                ("--overhead-pages", self.overhead_pages, MAX_SIZE_BYTES // PAGE_SIZE),
+                ("--reclaim-batch", self.reclaim_batch, MAX_RECLAIM_BATCH),
+                ("--seed", self.seed, (1 << 64) - 1),
+                ("samples", self.samples, 1 << 20))
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

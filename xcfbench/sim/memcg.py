@@ -40,6 +40,10 @@ class MemCg:
         self.capacity = self.limit_pages - overhead_pages
         if reclaim_batch < 1:
             raise InputError(f"reclaim batch must be at least 1 page, not {reclaim_batch}")
+        if 0 < self.capacity < reclaim_batch:
+            raise InputError(f"--reclaim-batch {reclaim_batch} is more than the {self.capacity}"
+                             f" pages the memory limit leaves the workload ({self.limit_pages}"
+                             f" pages less {overhead_pages} of overhead)")
         if self.capacity < reclaim_batch:
             raise InputError(f"memory limit {limit_bytes} bytes leaves no room for the workload:"
                              f" the overhead alone is {overhead_pages} pages")

@@ -1,6 +1,6 @@
 """Trace v1: read, write and replay allocator call sequences.
 
-Format (../shared/reference/README.md): UTF-8 text, one operation per line,
+Format (tests/reference/README.md): UTF-8 text, one operation per line,
 
     a ID SIZE     allocate SIZE bytes and name the object ID
     f ID          free the object ID
@@ -11,6 +11,15 @@ allocation counts in failed_allocs and a later free of its ID is a counted no-op
 (frees_of_failed).  A malformed line, a duplicate live ID or a free of an ID that is not
 live is an error, reported with its line number.
 
+Exactly v1 is accepted: ID and SIZE are ASCII digits (no sign, no '_', no other script's
+digits) below 2**64; fields are separated by spaces or tabs; a line ends in '\n' or
+'\r\n' and nothing else splits one (not '\x0b', '\x0c' or U+2028); a line is at most
+4096 bytes.  A UTF-8 byte-order mark at the very start of the file is accepted and skipped.
+
+A trace is read as a stream (open_trace): a regular file, a pipe or '-' for standard input,
+one line at a time, so the memory it takes grows with the live objects, never with the
+file's length.  read_trace() reads a whole trace into memory (tests, benchmarks).
+
 Liveness is checked when the trace is read, independently of any allocator: an ID whose
 allocation an allocator later refuses is still "live" as far as the trace is concerned,
 which is what makes its free legal.
@@ -18,18 +27,28 @@ which is what makes its free legal.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
-from dataclasses import dataclass
-from typing import Callable, Iterable
+import re
+import stat
+from dataclasses import dataclass, field
+from typing import BinaryIO, Callable, Iterable, Iterator
 
 from xcfbench.sim.allocators import create
 from xcfbench.sim.arch import Arch
 from xcfbench.errors import InputError
-from xcfbench.io import read_input
+from xcfbench.io import MAX_LINE_BYTES, open_stream
 from xcfbench.sim.records import ReplayResult
 
 FREE = -1   # the size slot of a free operation
+ID_LIMIT = 1 << 64      # IDs and sizes are below 2**64 (a u64 in the kernel's harness)
+MAX_COMMENTS = 64       # comments kept (they are carried into gen-trace's header only)
+
+_ALLOC = re.compile(rb"[ \t]*a[ \t]+([0-9]{1,20})[ \t]+([0-9]{1,20})[ \t]*")
+_FREE = re.compile(rb"[ \t]*f[ \t]+([0-9]{1,20})[ \t]*")
+_BLANK = re.compile(rb"[ \t]*")
+BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True)
@@ -39,48 +58,126 @@ class Trace:
     comments: tuple[str, ...] = ()
 
 
-def parse_trace(lines: Iterable[str], name: str = "<trace>") -> Trace:
-    ops: list[tuple[int, int]] = []
-    comments: list[str] = []
+def _malformed(name: str, lineno: int, line: bytes, why: str = "") -> InputError:
+    shown = line[:60].decode("utf-8", "replace")
+    why = why or " (expected 'a ID SIZE' or 'f ID', non-negative integers in ASCII digits)"
+    return InputError(f"{name}:{lineno}: malformed trace line {shown!r}{why}")
+
+
+def iter_ops(lines: Iterable[bytes | str], name: str = "<trace>",
+             comments: list[str] | None = None) -> Iterator[tuple[int, int]]:
+    """The operations of trace v1 lines (each with or without its line end), checked as
+    they come; comments (up to MAX_COMMENTS) are appended to comments."""
     live: set[int] = set()
     for lineno, raw in enumerate(lines, 1):
-        line = raw.strip()
-        if not line:
-            continue
-        if line[0] == "#":
-            comments.append(line[1:].strip())
-            continue
-        fields = line.split()
-        op = fields[0]
-        try:
-            if op == "a" and len(fields) == 3:
-                oid, size = int(fields[1]), int(fields[2])
-                if size < 0:
-                    raise ValueError
-            elif op == "f" and len(fields) == 2:
-                oid, size = int(fields[1]), FREE
-            else:
-                raise ValueError
-            if oid < 0:
-                raise ValueError
-        except ValueError:
-            raise InputError(f"{name}:{lineno}: malformed trace line {line[:60]!r}"
-                             " (expected 'a ID SIZE' or 'f ID', non-negative integers)") from None
-        if size == FREE:
-            if oid not in live:
-                raise InputError(f"{name}:{lineno}: free of ID {oid}, which is not live")
-            live.remove(oid)
-        else:
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8", "surrogateescape")
+        if lineno == 1 and raw.startswith(BOM):
+            raw = raw[len(BOM):]
+        if raw.endswith(b"\n"):
+            raw = raw[:-1]
+            if raw.endswith(b"\r"):
+                raw = raw[:-1]
+        if len(raw) > MAX_LINE_BYTES:
+            raise InputError(f"{name}:{lineno}: line longer than {MAX_LINE_BYTES} bytes")
+        m = _ALLOC.fullmatch(raw)
+        if m:
+            oid, size = int(m.group(1)), int(m.group(2))
+            if oid >= ID_LIMIT or size >= ID_LIMIT:
+                raise _malformed(name, lineno, raw, " (ID and SIZE must be below 2**64)")
             if oid in live:
                 raise InputError(f"{name}:{lineno}: duplicate live ID {oid}")
             live.add(oid)
-        ops.append((oid, size))
-    return Trace(name=name, ops=tuple(ops), comments=tuple(comments))
+            yield oid, size
+            continue
+        m = _FREE.fullmatch(raw)
+        if m:
+            oid = int(m.group(1))
+            if oid not in live:
+                raise InputError(f"{name}:{lineno}: free of ID {oid}, which is not live")
+            live.remove(oid)
+            yield oid, FREE
+            continue
+        if _BLANK.fullmatch(raw):
+            continue
+        if raw.lstrip(b" \t").startswith(b"#"):
+            try:
+                text = raw.lstrip(b" \t")[1:].decode("utf-8").strip()
+            except UnicodeDecodeError as e:
+                raise InputError(f"{name}:{lineno}: not UTF-8 text (byte {e.start + 1}"
+                                 " of the comment)") from None
+            if comments is not None and len(comments) < MAX_COMMENTS:
+                comments.append(text)
+            continue
+        if lineno == 1 and raw.startswith((b"\xfe\xff", b"\xff\xfe")):
+            raise InputError(f"{name}:{lineno}: a UTF-16 byte-order mark; a trace is UTF-8")
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise InputError(f"{name}:{lineno}: not UTF-8 text (byte {e.start + 1})") from None
+        raise _malformed(name, lineno, raw)
+
+
+def parse_trace(lines: Iterable[bytes | str], name: str = "<trace>") -> Trace:
+    comments: list[str] = []
+    ops = tuple(iter_ops(lines, name, comments))
+    return Trace(name=name, ops=ops, comments=tuple(comments))
+
+
+def _lines(f: BinaryIO) -> Iterator[bytes]:
+    """Lines split at b'\n' only, each at most MAX_LINE_BYTES (+ its line end) long: a
+    longer one is yielded cut, and refused by iter_ops."""
+    while True:
+        line = f.readline(MAX_LINE_BYTES + 3)
+        if not line:
+            return
+        if not line.endswith(b"\n") and len(line) >= MAX_LINE_BYTES + 3:
+            yield line            # too long: refused by iter_ops
+            return
+        yield line
+
+
+@dataclass
+class TraceStream:
+    """A trace being read: iterate ops once.  position/size give progress in bytes (size
+    is None for a pipe)."""
+    name: str
+    file: BinaryIO
+    size: int | None
+    comments: list[str] = field(default_factory=list)
+
+    @property
+    def ops(self) -> Iterator[tuple[int, int]]:
+        return iter_ops(_lines(self.file), self.name, self.comments)
+
+    def progress(self) -> tuple[int, int] | None:
+        if self.size is None:
+            return None
+        try:
+            return self.file.tell(), self.size
+        except OSError:
+            return None
+
+
+@contextlib.contextmanager
+def open_trace(path: str | os.PathLike[str]) -> Iterator[TraceStream]:
+    """A trace file, a pipe or '-' (standard input), as a stream of checked operations."""
+    path = os.fspath(path)
+    name = "<stdin>" if path == "-" else os.path.basename(path)
+    with open_stream(path, "trace") as f:
+        try:
+            st = os.fstat(f.fileno())
+            size = st.st_size if stat.S_ISREG(st.st_mode) else None
+        except (OSError, ValueError, AttributeError):
+            size = None
+        yield TraceStream(name, f, size)
 
 
 def read_trace(path: str | os.PathLike[str]) -> Trace:
-    path = os.fspath(path)
-    return parse_trace(read_input(path, "trace").splitlines(), name=os.path.basename(path))
+    """A whole trace in memory (for tests and benchmarks; the CLI streams)."""
+    with open_trace(path) as stream:
+        ops = tuple(stream.ops)
+        return Trace(name=stream.name, ops=ops, comments=tuple(stream.comments))
 
 
 def format_trace(ops: Iterable[tuple[int, int]], comments: Iterable[str] = ()) -> str:
@@ -135,9 +232,11 @@ def replay(trace: Trace, alloc_name: str, arch: Arch, *, verify: bool = False,
     peak_pool = peak_held = 0
     verify_errors = 0
     pages_compacted = 0
-    total = len(trace.ops)
-    step = max(1, total // 100)
-    for n, (oid, size) in enumerate(trace.ops, 1):
+    ops = trace.ops
+    sized = hasattr(ops, "__len__")
+    step = max(1, len(ops) // 100) if sized else 4096
+    n = 0
+    for n, (oid, size) in enumerate(ops, 1):
         if size >= 0:
             allocs += 1
             h = malloc(size)
@@ -173,7 +272,10 @@ def replay(trace: Trace, alloc_name: str, arch: Arch, *, verify: bool = False,
         if every and n % every == 0:
             pages_compacted += alloc.compact()
         if progress is not None and n % step == 0:
-            progress(n, total)
+            if sized:
+                progress(n, len(ops))
+            elif (where := trace.progress()) is not None:
+                progress(*where)
     pool_end, held_end = pool_pages(), pages_held()
     after_compact = None
     if every is not None:
@@ -185,7 +287,7 @@ def replay(trace: Trace, alloc_name: str, arch: Arch, *, verify: bool = False,
                 verify_errors += 1
         alloc.check()
     return ReplayResult(
-        trace=trace.name, allocator=alloc.name, arch=arch.name, ops=total, allocs=allocs,
+        trace=trace.name, allocator=alloc.name, arch=arch.name, ops=n, allocs=allocs,
         frees=frees, failed_allocs=failed_allocs, frees_of_failed=frees_of_failed,
         live_objects=len(handles), live_bytes=live_bytes,
         peak_live_objects=peak_live_objects, peak_live_bytes=peak_live_bytes,

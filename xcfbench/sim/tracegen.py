@@ -11,12 +11,16 @@
                 compaction exists for
 
 With their defaults, constant, gauss, uniform and churn regenerate the reference traces
-of ../shared/reference/traces byte for byte (a test checks it).
+of tests/reference/traces byte for byte (a test checks it).
+
+Parameters are checked before anything is generated: counts at most MAX_OPS (10**7),
+sizes 0..MAX_OBJECT_SIZE with lo <= hi, probabilities and fractions in [0, 1].
 """
 
 from __future__ import annotations
 
 import inspect
+import math
 import random
 from typing import Any, Callable
 
@@ -100,6 +104,37 @@ def parameters(kind: str) -> dict[str, object]:
     return {name: p.default for name, p in inspect.signature(GENERATORS[kind]).parameters.items()}
 
 
+MAX_OPS = 10_000_000            # operations (or objects) a generated trace may have
+MAX_OBJECT_SIZE = 1 << 20       # bytes an object may have (allocators refuse past a page)
+
+_COUNTS = ("count", "ops", "n_small", "n_large")
+_FRACTIONS = ("p", "keep_small", "free_frac")
+_RANGES = (("lo", "hi"), ("small_lo", "small_hi"), ("large_lo", "large_hi"))
+
+
+def check_parameters(kind: str, params: dict[str, object]) -> None:
+    """InputError for parameters a generator cannot honour (all of them, defaults merged)."""
+    for name, value in params.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InputError(f"bad value {value!r} for {kind} parameter {name}: not finite")
+        if name == "seed" and value >= 1 << 64:
+            raise InputError(f"bad value {value!r} for {kind} parameter seed: at most 2**64-1")
+        if name in _COUNTS and value > MAX_OPS:
+            raise InputError(f"bad value {value!r} for {kind} parameter {name}:"
+                             f" at most {MAX_OPS}")
+        if name in _FRACTIONS and not 0 <= value <= 1:
+            raise InputError(f"bad value {value!r} for {kind} parameter {name}:"
+                             " must be between 0 and 1")
+        if name in ("size", "mean", "sd") + tuple(n for r in _RANGES for n in r) \
+                and value > MAX_OBJECT_SIZE:
+            raise InputError(f"bad value {value!r} for {kind} parameter {name}:"
+                             f" at most {MAX_OBJECT_SIZE}")
+    for lo, hi in _RANGES:
+        if lo in params and hi in params and params[lo] > params[hi]:
+            raise InputError(f"bad {kind} parameters: {lo}={params[lo]} is more than"
+                             f" {hi}={params[hi]}")
+
+
 def generate(kind: str, **params: object) -> Trace:
     if kind not in GENERATORS:
         raise InputError(f"unknown trace kind {kind!r}: choose from {', '.join(GENERATORS)}")
@@ -111,8 +146,9 @@ def generate(kind: str, **params: object) -> Trace:
                              f" (parameters: {', '.join(known)})")
         try:
             typed[name] = type(known[name])(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise InputError(f"bad value {value!r} for {kind} parameter {name}") from None
         if isinstance(typed[name], (int, float)) and typed[name] < 0:
             raise InputError(f"bad value {value!r} for {kind} parameter {name}: negative")
+    check_parameters(kind, {**known, **typed})
     return GENERATORS[kind](**typed)

@@ -23,10 +23,16 @@ from typing import ClassVar
 
 from xcfbench.sim.arch import PAGE_SIZE
 from xcfbench.errors import InputError
-from xcfbench.io import read_input
+from xcfbench.io import MAX_CORPUS_BYTES, read_input
 
-DEFAULT_CORPUS = Path(os.environ.get("XCFBENCH_CORPORA",
-                                     Path(__file__).resolve().parents[2] / "corpora")) / "english.txt"
+def default_corpus() -> str:
+    """corpora/english.txt, shipped as package data (the package xcfbench.corpora), so a
+    checkout, an editable install and a wheel find it alike; XCFBENCH_CORPORA names
+    another folder."""
+    if os.environ.get("XCFBENCH_CORPORA"):
+        return str(Path(os.environ["XCFBENCH_CORPORA"]) / "english.txt")
+    from importlib.resources import files
+    return str(files("xcfbench.corpora") / "english.txt")
 ZERO_PAGE = bytes(PAGE_SIZE)
 
 
@@ -89,7 +95,7 @@ class TextFill(Workload):
 
     def __init__(self, seed: int = 0, corpus: str | None = None) -> None:
         super().__init__(seed)
-        self.corpus_path = str(corpus) if corpus is not None else str(DEFAULT_CORPUS)
+        self.corpus_path = str(corpus) if corpus is not None else default_corpus()
         data = read_corpus(self.corpus_path)
         self.digest = hashlib.sha256(data).hexdigest()
         self.corpus_bytes = len(data)
@@ -112,7 +118,7 @@ class TextFill(Workload):
 
 
 def read_corpus(path: str) -> bytes:
-    data = read_input(path, "corpus", binary=True)
+    data = read_input(path, "corpus", binary=True, limit=MAX_CORPUS_BYTES)
     if not data:
         raise InputError(f"corpus {path!r} is empty")
     return data

@@ -149,13 +149,20 @@ def _as_bool(value: Any) -> bool:
     return bool(value)
 
 
-def _as_int(value: Any, name: str, minimum: int) -> int:
+# Upper bounds of the numeric options, so that a typo cannot make a run take all memory
+# or all night: 65536 pages is a 256 MiB pool; 1000 compaction passes is far past the point
+# where a pass frees nothing.
+MAX_OPTION_PAGES = 65536
+MAX_COMPACT_PASSES = 1000
+
+
+def _as_int(value: Any, name: str, minimum: int, maximum: int) -> int:
     try:
         n = int(value)
     except (TypeError, ValueError):
         raise InputError(f"xcfmalloc option {name} must be an integer, got {value!r}") from None
-    if n < minimum:
-        raise InputError(f"xcfmalloc option {name} must be >= {minimum}, got {n}")
+    if not minimum <= n <= maximum:
+        raise InputError(f"xcfmalloc option {name} must be {minimum}..{maximum}, got {n}")
     return n
 
 
@@ -209,10 +216,11 @@ class XcfMalloc(Allocator):
         self.debug = _as_bool(debug)
         self.hdr = arch.xcf_blkhdr if self.debug else arch.xcf_blkhdr_no_debug
         self.max_alloc_size = PAGE_SIZE - self.hdr            # MAX_ALLOC_SIZE
-        self.reserve_pages = _as_int(reserve_pages, "reserve_pages", 1)
+        self.reserve_pages = _as_int(reserve_pages, "reserve_pages", 1, MAX_OPTION_PAGES)
         self.max_pages = (None if max_pages in (None, "", "none", "None")
-                          else _as_int(max_pages, "max_pages", 0))
-        self.max_compact_passes = _as_int(max_compact_passes, "max_compact_passes", 1)
+                          else _as_int(max_pages, "max_pages", 0, 1 << 40))
+        self.max_compact_passes = _as_int(max_compact_passes, "max_compact_passes", 1,
+                                          MAX_COMPACT_PASSES)
         # find_remove_block(size, blocknum) scans the smaller lists when blocknum != MAX (v2)
         # or blocknum == MAX (v1); decided here once per block number.
         self._first_smaller = rule == "v2"
