@@ -45,17 +45,20 @@ def check_output_dir(path: str) -> str:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str, mode: str = "w") -> Iterator[IO]:
+def atomic_open(path: str, mode: str = "w", perms: int = 0o666) -> Iterator[IO]:
     """Open a temporary file beside path and rename it over path when the block ends
-    without an exception: a reader sees the old file or the whole new one, never half."""
+    without an exception: a reader sees the old file or the whole new one, never half.
+    perms: the creation mode before the umask (0o600 for files that hold memory)."""
     directory = check_output_dir(path)
     tmp = os.path.join(directory, f".xcfbench-{uuid.uuid4().hex}.tmp")
     try:
         # Not mkstemp: its 0600 would stick to the result; 0666 lets the umask decide.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, perms)
     except OSError as e:
         raise InputError(f"cannot write {path!r}: {e.strerror}") from None
     try:
+        if perms != 0o666:
+            os.fchmod(fd, perms)        # exactly perms, whatever the umask or the old file
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
             yield f
             f.flush()
