@@ -105,3 +105,63 @@ def profile_compressors(only: tuple[str, ...], levels: tuple[str, ...]) -> list:
             for level in dict.fromkeys([None, *extra.get(name, [])]):
                 comps.append(cls(level=level, call=call))
     return comps
+
+
+@cli.command()
+@click.option("--print-bpftrace", "print_bpftrace", is_flag=True,
+              help="print the bpftrace program that records zs_malloc and zs_free")
+def record(print_bpftrace: bool) -> None:
+    """Record a kernel's zsmalloc calls: prints the bpftrace program to run as root;
+    `xcfbench import` turns its output into a trace."""
+    from xcfbench.sim.kimport import BPFTRACE
+    if not print_bpftrace:
+        raise InputError("record runs nowhere by itself: use --print-bpftrace, run the"
+                         " program with bpftrace as root, then `xcfbench import`")
+    sys.stdout.write(BPFTRACE)
+
+
+@cli.command("import")
+@click.argument("raw")
+@click.option("--output", "-o", required=True, metavar="TRACE",
+              help="the trace v1 to write (atomically; .gz, .xz or .zst compress it)")
+@click.option("--quiet", "-q", is_flag=True, help="no summary on stderr")
+def import_(raw: str, output: str, quiet: bool) -> None:
+    """Turn the output of `record --print-bpftrace`'s program (plain, .gz, .xz or .zst)
+    into trace v1, streaming: handles become ids, what cannot be converted is counted."""
+    from xcfbench.compressed_io import atomic_text_output, close_text_stream, open_text_stream
+    from xcfbench.io import check_output_dir
+    from xcfbench.sim.kimport import convert
+    check_output_dir(output)
+    src = open_text_stream(raw, "recording")
+    name = os.path.basename(raw)
+    try:
+        with atomic_text_output(output) as out:
+            out.write(f"# xcfbench trace v1\n# {name}\n# imported by xcfbench import from a"
+                      " bpftrace recording of zs_malloc/zs_free\n")
+            ops, stats = convert(src, name)
+            for line in ops:
+                out.write(line + "\n")
+            out.write("".join(f"# {c}\n" for c in stats.comments()))
+    except _DECODE_ERRORS() as e:
+        raise InputError(f"recording {raw!r} cannot be read: {e}") from None
+    finally:
+        close_text_stream(src)
+    if not quiet:
+        dropped = {k: v for k, v in vars(stats).items()
+                   if k not in ("allocs", "frees", "swap_events") and v}
+        _note(f"{output}: {stats.allocs} allocations, {stats.frees} frees"
+              + (f"; {', '.join(f'{k} {v}' for k, v in dropped.items())}" if dropped else ""))
+
+
+def _DECODE_ERRORS() -> tuple[type[BaseException], ...]:
+    """What reading a damaged compressed or non-UTF-8 stream raises."""
+    import lzma
+    import zlib
+    errors: tuple[type[BaseException], ...] = (UnicodeDecodeError, EOFError, OSError,
+                                               lzma.LZMAError, zlib.error)
+    try:
+        import zstandard
+        errors += (zstandard.ZstdError,)
+    except ImportError:
+        pass
+    return errors
