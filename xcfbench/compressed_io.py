@@ -58,14 +58,43 @@ def open_text_stream(path: str, what: str = "trace") -> TextIO:
     elif head.startswith(XZ_MAGIC):
         stream = lzma.LZMAFile(raw, "rb")
     elif head.startswith(ZSTD_MAGIC):
-        stream = _zstd().ZstdDecompressor().stream_reader(raw, closefd=True)
-        stream = io.BufferedReader(stream)          # type: ignore[arg-type]
+        stream = io.BufferedReader(_ZstdReader(raw))
     else:
         stream = raw
     text = io.TextIOWrapper(stream, encoding="utf-8", newline=None)
     if stream is not raw:
         text._xcfbench_raw = raw                    # type: ignore[attr-defined]
     return text
+
+
+class _ZstdReader(io.RawIOBase):
+    """zstd frames one after another, decoded as read; a stream that ends inside a frame
+    raises EOFError, as gzip and xz do (zstandard's stream_reader would just stop)."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw, self.dctx = raw, _zstd().ZstdDecompressor()
+        self.dobj, self.buf, self.started = self.dctx.decompressobj(), b"", False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        while not self.buf:
+            chunk = self.raw.read(1 << 16)
+            if not chunk:
+                if self.started and not self.dobj.eof:
+                    raise EOFError("zstd stream ends before the end of its frame")
+                return 0
+            while chunk:
+                if self.dobj.eof:
+                    self.dobj = self.dctx.decompressobj()
+                self.started = True
+                self.buf += self.dobj.decompress(chunk)
+                chunk = self.dobj.unused_data if self.dobj.eof else b""
+        n = min(len(b), len(self.buf))
+        b[:n] = self.buf[:n]
+        self.buf = self.buf[n:]
+        return n
 
 
 def close_text_stream(text: TextIO) -> None:
