@@ -157,7 +157,7 @@ class ImageFill(Workload):
 
     def describe(self) -> dict[str, object]:
         meta = self.container.meta
-        d: dict[str, object] = {"image_pages": meta["pages"], "shuffle": self.shuffle}
+        d: dict[str, object] = {"image_pages": meta["pages"]}
         if self.container.kind == "image":
             d.update(image=os.path.basename(self.path), image_checksum=self.container.checksum)
         else:
