@@ -54,6 +54,20 @@ def child():
     p.wait()
 
 
+def _state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+def _wait_state(pid: int, state: str) -> None:
+    import time
+    for _ in range(500):
+        if _state(pid) == state:
+            return
+        time.sleep(0.002)
+    raise AssertionError(f"process {pid} never reached state {state}")
+
+
 def _wait_asleep(pid: int) -> None:
     """Until the child sleeps in time.sleep: between "ready" and the sleep it still writes
     (3.11's interpreter fills inline caches as it runs)."""
@@ -75,12 +89,18 @@ def one_line_error(r, *words):
 
 
 def test_capture_freeze_matches_smaps_and_mem(child, tmp_path):
+    # Stopped by us first and through the comparison: a Python process that is stopped and
+    # continued may run (its sleep returns EINTR and is retried, taking the GIL), so the
+    # memory must not move between the capture and the reading.  --freeze leaves a
+    # process it found stopped as it was; test_freeze_resumes_the_process covers the rest.
     out = tmp_path / "p.xcfimg"
-    r = xcfbench("capture", child.pid, "--freeze", "-o", out)
-    assert r.returncode == 0, r.stderr
-    assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
-    os.kill(child.pid, signal.SIGSTOP)           # nothing moves while we compare
+    os.kill(child.pid, signal.SIGSTOP)
+    _wait_state(child.pid, "T")
     try:
+        r = xcfbench("capture", child.pid, "--freeze", "-o", out)
+        assert r.returncode == 0, r.stderr
+        assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
+        assert _state(child.pid) == "T"
         with open(f"/proc/{child.pid}/smaps_rollup") as f:
             anon_kb = next(int(line.split()[1]) for line in f if line.startswith("Anonymous:"))
         c = open_container(str(out))
@@ -107,8 +127,8 @@ def test_capture_freeze_matches_smaps_and_mem(child, tmp_path):
 def test_freeze_resumes_the_process(child, tmp_path):
     r = xcfbench("capture", child.pid, "--freeze", "-q", "-o", tmp_path / "p.img")
     assert r.returncode == 0 and r.stderr == ""
-    with open(f"/proc/{child.pid}/stat") as f:
-        assert f.read().rsplit(")", 1)[1].split()[0] in ("S", "R")
+    assert open_container(str(tmp_path / "p.img")).meta["frozen"] is True
+    assert _state(child.pid) in ("S", "R")
 
 
 def test_exit_midway_keeps_what_was_read(tmp_path):
@@ -429,3 +449,18 @@ def test_gen_trace_writes_compressed_by_extension(tmp_path, ext):
     assert xcfbench("gen-trace", "churn", "-p", "ops=2000", "-o", packed).returncode == 0
     assert open_text_stream(str(packed)).read() == plain.read_text()
     assert len(packed.read_bytes()) < len(plain.read_bytes())
+
+
+def test_frozen_stops_and_always_resumes(child):
+    from xcfbench.sim.capture import frozen
+    with frozen([child.pid]):
+        assert _state(child.pid) == "T"
+    assert _state(child.pid) in ("S", "R")
+    with pytest.raises(KeyboardInterrupt):
+        with frozen([child.pid]):
+            assert _state(child.pid) == "T"
+            os.kill(os.getpid(), signal.SIGTERM)     # raises here; SIGCONT still sent
+            import time
+            time.sleep(5)
+    assert _state(child.pid) in ("S", "R")
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL

@@ -133,7 +133,8 @@ def _state(pid: int) -> str:
 @contextmanager
 def frozen(pids: list[int], enabled: bool = True) -> Iterator[None]:
     """SIGSTOP the processes for the block and SIGCONT them whatever happens, SIGINT and
-    SIGTERM included (both raise here, so the finally runs)."""
+    SIGTERM included (both raise here, so the finally runs).  A process already stopped
+    is left as it was found."""
     if not enabled:
         yield
         return
@@ -147,6 +148,11 @@ def frozen(pids: list[int], enabled: bool = True) -> Iterator[None]:
     stopped = []
     try:
         for pid in pids:
+            try:
+                if _state(pid) in ("T", "t"):
+                    continue          # stopped by someone else (job control, a debugger)
+            except OSError:
+                continue
             os.kill(pid, signal.SIGSTOP)
             stopped.append(pid)
         deadline = time.monotonic() + 2.0
