@@ -340,3 +340,46 @@ def _gone(pid: int) -> bool:
 def all_pids() -> list[int]:
     me = os.getpid()
     return sorted(int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != me)
+
+
+BENCH_PROGRAM = """
+import mmap, sys
+n = int(sys.argv[1])
+m = mmap.mmap(-1, n * 4096, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+for i in range(n):            # every page touched and distinct, mostly zeros
+    m[i * 4096:i * 4096 + 8] = i.to_bytes(8, "little")
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+def bench_capture(gib: float, directory: str) -> dict:
+    """Capture a process of gib GiB of touched, distinct anonymous pages (one it starts,
+    with an empty environment) in a separate xcfbench process; its peak RSS against the
+    bound of 100 MB + 16 bytes per distinct page.  For `make bench`."""
+    import subprocess
+    import sys
+    pages = int(gib * (1 << 30)) // PAGE_SIZE
+    target = subprocess.Popen(["env", "-i", sys.executable, "-c", BENCH_PROGRAM, str(pages)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        if target.stdout.readline().strip() != "ready":
+            raise RuntimeError("the process to capture did not start")
+        out = os.path.join(directory, "bench.xcfimg")
+        t0 = time.monotonic()
+        cap = subprocess.Popen([sys.executable, "-m", "xcfbench", "capture", str(target.pid),
+                                "--freeze", "-q", "-o", out])
+        _, status, usage = os.wait4(cap.pid, 0)
+        cap.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.monotonic() - t0
+        if cap.returncode:
+            raise RuntimeError(f"capture exited {cap.returncode}")
+        size = os.path.getsize(out)
+        os.unlink(out)
+    finally:
+        target.kill()
+        target.wait()
+    peak = usage.ru_maxrss * 1024
+    bound = 100_000_000 + 16 * pages
+    return {"gib": gib, "pages": pages, "peak_rss_bytes": peak, "bound_bytes": bound,
+            "within_bound": peak <= bound, "seconds": round(seconds, 2), "image_bytes": size}
