@@ -464,3 +464,23 @@ def test_frozen_stops_and_always_resumes(child):
             time.sleep(5)
     assert _state(child.pid) in ("S", "R")
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+def test_capture_of_two_processes_names_both(tmp_path):
+    kids = [subprocess.Popen(["env", "-i", PYTHON, "-c",
+                              "import time; print('ready', flush=True); time.sleep(600)"],
+                             stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    try:
+        for k in kids:
+            assert k.stdout.readline().strip() == "ready"
+        out = tmp_path / "two.xcfimg"
+        r = xcfbench("capture", kids[0].pid, kids[1].pid, "-q", "-o", out)
+        assert r.returncode == 0, r.stderr
+        ps = load_image(open_container(str(out)))
+        assert [p["pid"] for p in ps.processes] == [k.pid for k in kids]
+        assert {reg["pid"] for reg in ps.regions} == {k.pid for k in kids}
+        assert len(ps.pages) < len(ps.keys)    # the two interpreters share many pages
+    finally:
+        for k in kids:
+            k.kill()
+            k.wait()
