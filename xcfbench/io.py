@@ -227,11 +227,12 @@ def _alive(pid: int) -> bool:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str, mode: str = "w", inputs: Iterable[str | None] = ()
-                ) -> Iterator[IO]:
+def atomic_open(path: str, mode: str = "w", inputs: Iterable[str | None] = (),
+                perms: int | None = None) -> Iterator[IO]:
     """Open a temporary file beside path's target and rename it over the target when the
     block ends without an exception: a reader sees the old file or the whole new one,
-    never half.  A symlink is written through; an existing file keeps its mode."""
+    never half.  A symlink is written through; an existing file keeps its mode, unless
+    perms sets one exactly (0o600 for files that hold memory contents)."""
     target = check_output(path, inputs)
     directory = os.path.dirname(target)
     remove_stale_temps(directory)
@@ -242,12 +243,14 @@ def atomic_open(path: str, mode: str = "w", inputs: Iterable[str | None] = ()
         old_mode = None
     try:
         # Not mkstemp: its 0600 would stick to the result; 0666 lets the umask decide.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, perms)
     except OSError as e:
         raise InputError(f"cannot write {path!r}: {e.strerror}") from None
     try:
         try:
-            if old_mode is not None:
+            if perms is not None:
+                os.fchmod(fd, perms)        # exactly perms, whatever the umask or old file
+            elif old_mode is not None:
                 os.fchmod(fd, old_mode)
             with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
                 yield f

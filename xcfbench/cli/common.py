@@ -43,7 +43,7 @@ def run_options(multi: bool = False) -> Callable:
                          help="allocator (xv, xcf, ...; see `xcfbench list`)"
                          + ("; comma-separated list" if multi else "")),
             click.option("--fill", "-f", default=None if multi else "text",
-                         help="page contents: zero, text, zero-tagged, random"
+                         help="page contents: zero, text, zero-tagged, random, image:FILE"
                          + ("; comma-separated list" if multi else "")),
             click.option("--arch", default="i386", show_default=True,
                          help="struct sizes of i386 (the letter's machine) or x86_64"),
@@ -75,6 +75,8 @@ def run_options(multi: bool = False) -> Callable:
                          help="text fill: use this file instead of corpora/english.txt"),
             click.option("--seed", type=int, default=0, show_default=True,
                          help="seed for the workload"),
+            click.option("--shuffle", is_flag=True,
+                         help="--fill image:FILE: its pages in a random order (by --seed)"),
             click.option("--compact", default=None,
                          help="run compaction: 'end' or 'every:N' puts"),
             click.option("--verify", is_flag=True,
@@ -203,6 +205,7 @@ def build_config(alloc: str, fill: str, kw: dict[str, Any], strict: bool = True)
         zv_page_count_policy_percent=kw["policy_percent"],
         totalram_bytes=parse_size(kw["totalram"], "--totalram"),
         zv_hdr_sentinel=not kw["no_sentinel"], corpus=kw["corpus"], seed=kw["seed"],
+        shuffle=kw.get("shuffle", False),
         compact=kw["compact"], verify=kw["verify"],
         frontend_options=frontend_options_of(kw["frontend"], kw),
         alloc_options=with_chain_size(alloc, parse_alloc_options(kw["opts"]),

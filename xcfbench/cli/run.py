@@ -226,13 +226,15 @@ def _replay_pages(alloc, arch, frontend, pages_path, compressor, comp_opts, tota
 @click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE",
               help="generator parameter, e.g. count=1000 (repeatable)")
 @click.option("--output", "-o", default=None, metavar="FILE",
-              help="write the trace to FILE (atomically) instead of stdout")
+              help="write the trace to FILE (atomically; .gz, .xz or .zst compress it)"
+              " instead of stdout")
 def gen_trace(kind: str, params: tuple[str, ...], output: str | None) -> None:
     """Write a synthetic trace v1: constant, gauss, uniform, churn or phase-change.
 
     With no --param, constant, gauss, uniform and churn give the reference traces byte
     for byte.  `xcfbench list` shows each kind's parameters."""
-    from xcfbench.io import check_output, write_atomic
+    from xcfbench.compressed_io import atomic_text_output
+    from xcfbench.io import check_output
     from xcfbench.sim.trace import format_trace
     from xcfbench.sim.tracegen import generate
     if output:
@@ -240,7 +242,8 @@ def gen_trace(kind: str, params: tuple[str, ...], output: str | None) -> None:
     trace = generate(kind, **dict(parse_alloc_options(params)))
     text = format_trace(trace.ops, (f"{trace.name}",) + trace.comments)
     if output:
-        write_atomic(output, text)
+        with atomic_text_output(output) as f:      # .gz, .xz, .zst: compressed
+            f.write(text)
     else:
         sys.stdout.write(text)
 

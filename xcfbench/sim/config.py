@@ -73,6 +73,7 @@ class RunConfig:
     alloc_options: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
     frontend_options: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
     compressor_options: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
+    shuffle: bool = False           # --fill image:FILE pages in a seeded random order
 
     def __post_init__(self) -> None:
         from xcfbench.sim.allocators import canonical_name, get_allocator_class
@@ -85,6 +86,8 @@ class RunConfig:
         object.__setattr__(self, "compressor", canonical_compressor(self.compressor))
         object.__setattr__(self, "arch", get_arch(self.arch).name)
         get_workload_class(self.fill)
+        if self.shuffle and get_workload_class(self.fill).name != "image":
+            raise InputError(f"--shuffle applies to --fill image:FILE, not {self.fill!r}")
         parse_compact(self.compact)
         frontend = get_frontend_class(self.frontend)
         for key, _ in self.frontend_options:
@@ -138,6 +141,8 @@ class RunConfig:
         d["alloc_options"] = {k: v for k, v in self.alloc_options}
         d["frontend_options"] = {k: v for k, v in self.frontend_options}
         d["compressor_options"] = {k: v for k, v in self.compressor_options}
+        if not self.shuffle:
+            del d["shuffle"]        # only image fills shuffle; other results stay as they were
         return d
 
 

@@ -57,10 +57,11 @@ def compressor_call(config: RunConfig) -> str:
 def run(config: RunConfig, progress: Callable[[int, int], None] | None = None) -> RunResult:
     arch = get_arch(config.arch)
     alloc = create(config.alloc, arch, store=config.verify, **dict(config.alloc_options))
-    workload = create_workload(config.fill, config.seed, config.corpus)
+    workload = create_workload(config.fill, config.seed, config.corpus, config.shuffle)
     compressor = create_compressor(config.compressor, call=compressor_call(config),
                                    **dict(config.compressor_options))
-    pages = PageCache(workload.page, compressor, keep_compressed=config.verify)
+    pages = PageCache(workload.page, compressor, keep_compressed=config.verify,
+                      known=workload.known_sizes(compressor, config.verify))
     frontend = create_frontend(config.frontend, alloc, arch, pages,
                                totalram_pages=config.totalram_bytes // PAGE_SIZE,
                                **frontend_options(config))

@@ -4,6 +4,9 @@ Workload pages that repeat (zero pages, corpus pages) share a key, so their comp
 length, and whether they are same-filled, is computed once per run.  Front ends receive
 the key, not a length: zram needs the bytes to test for a same-filled page and the length
 to decide whether to store the page whole.
+
+A workload that has recorded lengths instead of bytes (a profile) passes them as known:
+an object with clen(key) and same_filled(key), asked instead of the compressor.
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ WORD = 8        # zram compares machine words: unsigned long on a 64-bit kernel
 
 
 class PageCache:
-    __slots__ = ("page_of", "compressor", "keep_compressed", "sizes", "blobs", "_fills")
+    __slots__ = ("page_of", "compressor", "keep_compressed", "sizes", "blobs", "_fills",
+                 "known")
 
     def __init__(self, page_of: Callable[[Hashable], bytes], compressor: Compressor,
-                 keep_compressed: bool = False) -> None:
+                 keep_compressed: bool = False, known=None) -> None:
         self.page_of = page_of
+        self.known = known
         self.compressor = compressor
         self.keep_compressed = keep_compressed       # --verify: the bytes are stored
         self.sizes: dict[Hashable, int | None] = {}
@@ -36,7 +41,9 @@ class PageCache:
             return self.sizes[key]
         except KeyError:
             pass
-        if self.keep_compressed:
+        if self.known is not None:
+            n = self.known.clen(key)
+        elif self.keep_compressed:
             blob = self.blobs[key] = self.compressor.compress(self.page_of(key))
             n = None if blob is None else len(blob)
         else:
@@ -57,6 +64,9 @@ class PageCache:
             return self._fills[key]
         except KeyError:
             pass
+        if self.known is not None:
+            value = self._fills[key] = self.known.same_filled(key)
+            return value
         page = self.page_of(key)
         word = page[:WORD]
         value = int.from_bytes(word, "little") if page == word * (len(page) // WORD) else None

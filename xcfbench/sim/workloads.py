@@ -11,6 +11,8 @@ once (compressors.SizeCache).  Workloads are pure functions of their seed.
               corpus is corpora/english.txt (calibrated: 75% +- 1% under lzo1x-1);
               --corpus PATH uses any file instead
   random      incompressible bytes: every page compresses past zv_max_zsize and is rejected
+  image:FILE  the pages of a page image (xcfbench capture) or of a profile (xcfbench
+              profile), in address order or shuffled (--shuffle, by the seed), cycling
 """
 
 from __future__ import annotations
@@ -53,6 +55,11 @@ class Workload:
     def describe(self) -> dict[str, object]:
         """What goes into the result's config so that a run can be reproduced."""
         return {}
+
+    def known_sizes(self, compressor, verify: bool = False):
+        """Recorded lengths for compressor, for a workload that has lengths instead of
+        bytes (a profile): an object with clen(key) and same_filled(key); None otherwise."""
+        return None
 
 
 class ZeroFill(Workload):
@@ -124,19 +131,107 @@ def read_corpus(path: str) -> bytes:
     return data
 
 
+class ImageFill(Workload):
+    name = "image"
+    summary = "image:FILE, the pages of a page image or a profile in address order (--shuffle)"
+
+    def __init__(self, seed: int = 0, corpus: str | None = None, path: str | None = None,
+                 shuffle: bool = False) -> None:
+        from xcfbench.sim.images import load_image, load_profile, open_container
+        super().__init__(seed)
+        if not path:
+            raise InputError("--fill image needs a file: --fill image:FILE")
+        self.path, self.shuffle = path, shuffle
+        self.container = open_container(path)
+        load = load_image if self.container.kind == "image" else load_profile
+        self.set = load(self.container)
+        if not self.set.keys:
+            raise InputError(f"{self.container.kind} {path!r} holds no pages")
+        self.order = self.set.keys
+        if shuffle:
+            order = list(self.set.keys)
+            random.Random(seed).shuffle(order)
+            self.order = order
+
+    def key(self, index: int) -> object:
+        return self.order[index % len(self.order)]
+
+    def page(self, key: object) -> bytes:
+        if self.container.kind != "image":
+            raise InputError(f"profile {self.path!r} holds no page bytes")
+        return self.set.pages[key]
+
+    def describe(self) -> dict[str, object]:
+        meta = self.container.meta
+        d: dict[str, object] = {"image_pages": meta["pages"]}
+        if self.container.kind == "image":
+            d.update(image=os.path.basename(self.path), image_checksum=self.container.checksum)
+        else:
+            d.update(image=meta["source"]["image"], image_checksum=meta["source"]["image_checksum"],
+                     profile=os.path.basename(self.path), profile_checksum=self.container.checksum)
+        return d
+
+    def known_sizes(self, compressor, verify: bool = False):
+        if self.container.kind == "image":
+            return None
+        from xcfbench.sim.images import profile_calls
+        if verify:
+            raise InputError(f"--verify needs page bytes; profile {self.path!r} has lengths"
+                             " only: run on its image")
+        calls = profile_calls(self.container)
+        want = (compressor.name, compressor.call, compressor.level)
+        if want not in calls:
+            raise InputError(f"profile {self.path!r} does not record {compressor.name}"
+                             f" ({compressor.call} call, level {compressor.level})")
+        n = calls.index(want)
+        recorded = self.container.meta["compressors"][n]["version"]
+        if recorded != compressor.version():
+            raise InputError(f"profile {self.path!r} recorded {compressor.name} as"
+                             f" {recorded!r}, this is {compressor.version()!r}")
+        return _ProfileSizes(self.set, n)
+
+
+class _ProfileSizes:
+    """A profile's lengths for one compressor call, as PageCache asks for them."""
+
+    def __init__(self, ps, n: int) -> None:
+        from xcfbench.sim.images import FLAG_SAME, FLAG_ZERO, NO_LENGTH
+        self.lengths, self.flags = ps.lengths[n], ps.flags
+        self.none, self.same, self.zero = NO_LENGTH, FLAG_SAME, FLAG_ZERO
+
+    def clen(self, key) -> int | None:
+        n = self.lengths[key]
+        return None if n == self.none else n
+
+    def same_filled(self, key) -> int | None:
+        """0 for a zero page; a same-filled page's word is not recorded (it is memory), so
+        it reads as 1: what zram counts is alike, the stored word is not."""
+        f = self.flags[key]
+        if not f & self.same:
+            return None
+        return 0 if f & self.zero else 1
+
+
 WORKLOADS: dict[str, type[Workload]] = {
-    w.name: w for w in (ZeroFill, TextFill, ZeroTaggedFill, RandomFill)}
+    w.name: w for w in (ZeroFill, TextFill, ZeroTaggedFill, RandomFill, ImageFill)}
 
 
 def get_workload_class(name: str) -> type[Workload]:
+    if name.startswith("image:"):
+        return ImageFill
     try:
         return WORKLOADS[name]
     except KeyError:
         raise InputError(f"unknown fill {name!r}: choose from {', '.join(WORKLOADS)}") from None
 
 
-def create_workload(name: str, seed: int = 0, corpus: str | None = None) -> Workload:
+def create_workload(name: str, seed: int = 0, corpus: str | None = None,
+                    shuffle: bool = False) -> Workload:
     cls = get_workload_class(name)
     if corpus is not None and not cls.uses_corpus:
         raise InputError(f"--corpus applies to the text fill, not {name!r}")
+    if cls is ImageFill:
+        return ImageFill(seed=seed, path=name.partition(":")[2], shuffle=shuffle)
+    if shuffle:
+        raise InputError(f"--shuffle applies to --fill image:FILE, not {name!r}")
     return cls(seed=seed, corpus=corpus)
