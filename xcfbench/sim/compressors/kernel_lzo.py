@@ -33,7 +33,7 @@ ZSWAP_DST = 4096      # crypto/scompress.c hands zswap's one-page destination to
 
 def _module():
     try:
-        from xcfbench.sim.compressors import _lzokernel
+        import xcfbench.sim.compressors._lzokernel as _lzokernel
     except ImportError:
         raise InputError("the C extension xcfbench.sim.compressors._lzokernel is not built:"
                          " run `make venv` (or `pip install -e .`; it needs gcc)") from None
