@@ -628,12 +628,15 @@ static int sw_op_bits(struct sw_op op)
 /*
  * A ring of recent values with a chained hash for membership.  A slot
  * joins the hash only when first written, so the initial zero contents
- * are never found (the kernel initialises its nodes unhashed).
+ * are never found (the kernel initialises its nodes unhashed).  Chains
+ * are doubly linked: a repetitive page puts every slot in one bucket,
+ * and replacing a slot must not walk the whole chain.
  */
 struct sw_ring {
 	unsigned int n, bucket_bits;
 	int16_t head[2048];
 	int16_t next[SW_N4];
+	int16_t prev[SW_N4];	/* -1: first of its bucket's chain */
 	uint64_t data[SW_N4];
 	uint8_t live[SW_N4];
 };
@@ -666,15 +669,21 @@ static void sw_ring_put(struct sw_ring *r, unsigned int slot, uint64_t v)
 	unsigned int b;
 
 	if (r->live[slot]) {
-		int16_t *pp = &r->head[sw_bucket(r, r->data[slot])];
+		int16_t nx = r->next[slot], pv = r->prev[slot];
 
-		while (*pp != (int16_t)slot)
-			pp = &r->next[*pp];
-		*pp = r->next[slot];
+		if (pv < 0)
+			r->head[sw_bucket(r, r->data[slot])] = nx;
+		else
+			r->next[pv] = nx;
+		if (nx >= 0)
+			r->prev[nx] = pv;
 	}
 	b = sw_bucket(r, v);
 	r->data[slot] = v;
 	r->next[slot] = r->head[b];
+	r->prev[slot] = -1;
+	if (r->head[b] >= 0)
+		r->prev[r->head[b]] = (int16_t)slot;
 	r->head[b] = (int16_t)slot;
 	r->live[slot] = 1;
 }

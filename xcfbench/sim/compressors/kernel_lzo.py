@@ -44,7 +44,7 @@ class KernelLzo(Compressor):
     name = "lzo"
     summary = ("Linux 6.12 lzo1x_1_compress (2^13 dictionary), exact; zswap's default;"
                " our C extension")
-    speed = "about 300 000 pages/s"
+    speed = "about 140 000 pages/s"
     rle = False
 
     def __init__(self, level: int | None = None, call: str = "zram") -> None:
@@ -76,7 +76,7 @@ class KernelLzoRle(KernelLzo):
 class Sw842(Compressor):
     name = "842"
     summary = "Linux 6.12 software 842 (sw842_compress), exact length only: no --verify"
-    speed = "about 100 000 pages/s"
+    speed = "about 24 000 pages/s"
     decodes = False
 
     def __init__(self, level: int | None = None, call: str = "zram") -> None:
