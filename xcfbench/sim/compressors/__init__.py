@@ -61,7 +61,7 @@ class PythonLzo(Compressor):
 class Linux31Lzo(Compressor):
     name = "lzo1x-1-linux31"
     summary = ("Linux 3.1 lib/lzo lzo1x_1_compress, pure Python, clean dictionary: exact 2011"
-               " sizes, about 800 pages/s")
+               " sizes, for the seed")
     speed = "about 800 pages/s (pure Python)"
     calls = ("zcache",)
 

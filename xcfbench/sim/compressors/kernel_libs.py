@@ -128,8 +128,8 @@ class _LibraryCompressor(Compressor):
 
 class Lz4(_LibraryCompressor):
     name = "lz4"
-    summary = ("Linux 6.12 LZ4_compress_fast, acceleration 1 (level=N sets it); exact with"
-               " lz4 0.19.1 (liblz4 1.8.0)")
+    summary = ("Linux 6.12 LZ4_compress_fast, acceleration 1 (level=N sets it, only 1 is"
+               " verified); exact with lz4 0.19.1 (liblz4 1.8.0)")
     levels = (1, 65537)
     default_level = 1
     speed = "about 150 000 pages/s"
