@@ -1,7 +1,9 @@
 # A thin front for people and CI; pyproject.toml is the source of truth for the package.
 # `make run` and `make test` work on a fresh Debian machine: they create .venv, install the
 # system library python-lzo builds against (liblzo2-dev) when running as root, and install
-# the package with its test dependencies.
+# the package with its test dependencies.  PKG_CONFIG_LIBDIR=/nonexistent: lz4 0.19.1 is built
+# from source and would link the system liblz4 if pkg-config found one; it must use the
+# liblz4 1.8.0 it bundles (the kernel's sizes; README "Pinned compressor libraries").
 
 PYTHON ?= python3
 VENV   := .venv
@@ -47,10 +49,10 @@ liblzo:
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
+$(STAMP): pyproject.toml setup.py xcfbench/sim/compressors/_lzokernel.c | $(BIN)/python
 	@$(MAKE) --no-print-directory liblzo
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,lint]'
+	PKG_CONFIG_LIBDIR=/nonexistent $(BIN)/python -m pip install -q -e '.[test,lint]'
 	@touch $@
 
 venv: $(STAMP)

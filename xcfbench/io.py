@@ -113,6 +113,67 @@ def read_input(path: str, what: str, binary: bool = False,
         raise InputError(f"{what} {path!r} is not UTF-8 text (byte {e.start})") from None
 
 
+def check_input_file(path: str, what: str) -> None:
+    """An InputError now unless path ('-' is stdin) can be read as a stream of bytes: a
+    regular file that is not empty, or a pipe.  Directories and devices are refused."""
+    if path == "-":
+        return
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise InputError(f"{what} {path!r} does not exist") from None
+    except OSError as e:
+        raise InputError(f"{what} {path!r} cannot be read: {e.strerror}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError(f"{what} {path!r} is a directory, not a file")
+    if stat.S_ISBLK(st.st_mode) or stat.S_ISCHR(st.st_mode):
+        raise InputError(f"{what} {path!r} is a device, not a file")
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISFIFO(st.st_mode)):
+        raise InputError(f"{what} {path!r} is not a regular file or a pipe")
+    if stat.S_ISREG(st.st_mode) and st.st_size == 0:
+        raise InputError(f"{what} {path!r} is empty")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{what} {path!r} is not readable (permission denied)")
+
+
+def iter_chunks(path: str, what: str, size: int) -> Iterator[bytes]:
+    """path ('-': stdin) as consecutive chunks of size bytes, the last one shorter if the
+    input ends there; read one chunk at a time, so any length takes constant memory.  A
+    pipe is read as a stream.  InputError for what check_input_file refuses, and for an
+    input that turns out empty."""
+    check_input_file(path, what)
+    try:
+        f = sys.stdin.buffer if path == "-" else open(path, "rb")
+    except PermissionError:
+        raise InputError(f"{what} {path!r} is not readable (permission denied)") from None
+    except OSError as e:
+        raise InputError(f"{what} {path!r} cannot be read: {e.strerror}") from None
+    try:
+        first = True
+        while True:
+            try:
+                chunk = f.read(size)        # a buffered read: whole chunks from pipes too
+            except OSError as e:
+                raise InputError(f"{what} {path!r} cannot be read: {e.strerror}") from None
+            if not chunk:
+                if first:
+                    raise InputError(f"{what} {path!r} is empty")
+                return
+            first = False
+            yield chunk
+    finally:
+        if f is not sys.stdin.buffer:
+            f.close()
+
+
+def iter_pages(path: str, what: str, page_size: int = 4096) -> Iterator[bytes]:
+    """The pages of path, the last one padded with zeros (iter_chunks)."""
+    for chunk in iter_chunks(path, what, page_size):
+        yield chunk if len(chunk) == page_size else chunk + bytes(page_size - len(chunk))
+
+
+
+
 @contextlib.contextmanager
 def open_stream(path: str, what: str) -> Iterator[BinaryIO]:
     """A binary stream of path, read a line at a time: a regular file, a pipe, a process

@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from xcfbench.cli import images, report, run  # noqa: F401  (register their commands)
+from xcfbench.cli import images, pages, report, run  # noqa: F401  (register their commands)
 from xcfbench.cli.common import PROG, cli, usage_line
 from xcfbench.errors import InputError
 

@@ -4,6 +4,7 @@
   2. replay throughput, storage off, per allocator and reference trace (target >= 200k ops/s)
   3. the time of compact() on churn.trace for every allocator that compacts
   4. a 4-run sweep with --jobs 1 and --jobs 2
+  5. distinct pages sized per second for each kernel compressor, with its target
 
 Speed is measured here, never asserted by unit tests.
 """
@@ -82,6 +83,41 @@ def bench_compact() -> None:
         print(f"{name:<18} {before:>6} -> {alloc.pool_pages():>6} pages in {seconds * 1e3:8.1f} ms")
 
 
+COMPRESSOR_TARGETS = {"lzo": 50_000, "lzo-rle": 50_000, "lz4": 50_000, "zstd": 25_000,
+                      "lz4hc": 6_000, "deflate": 4_000, "842": None}
+
+
+def bench_compressors(seconds: float = 1.0, repeats: int = 3) -> None:
+    """Distinct pages sized per second, one core, on the 1990 reference pages: whole passes
+    over the pages for about `seconds` of CPU time, best of `repeats`.  The rate is per
+    second of this process's CPU time (one core, whatever else the machine runs); the
+    wall-clock rate is printed beside it."""
+    import lzma
+    from xcfbench.sim.compressors import create_compressor
+    raw = lzma.decompress((REFERENCE_TRACES.parent / "compressors" / "pages.bin.xz")
+                          .read_bytes())
+    pages = [raw[i:i + 4096] for i in range(0, len(raw), 4096)]
+    print(f"\ncompressors: distinct pages sized per second, {len(pages)} reference pages,"
+          f" best of {repeats}")
+    for name, target in COMPRESSOR_TARGETS.items():
+        for call in ("zram", "zswap"):
+            size = create_compressor(name, call).size
+            best = best_wall = 0.0
+            for _ in range(repeats):
+                n, c0, w0 = 0, time.process_time(), time.perf_counter()
+                while time.process_time() - c0 < seconds:
+                    for p in pages:
+                        size(p)
+                    n += len(pages)
+                best = max(best, n / (time.process_time() - c0))
+                best_wall = max(best_wall, n / (time.perf_counter() - w0))
+            verdict = "" if target is None else (
+                f"  target >= {target:>6,}: {'ok' if best >= target else 'BELOW TARGET'}"
+                f" ({best / target:.1f}x)")
+            print(f"{name:<10}{call:<7}{best:>10,.0f} pages/s (wall {best_wall:>9,.0f}/s)"
+                  f"{verdict}")
+
+
 def _timed(fn) -> float:
     t0 = time.perf_counter()
     fn()
@@ -94,6 +130,7 @@ def main() -> None:
     bench_replay()
     bench_compact()
     bench_sweep(size_bytes=512 << 20, limit_bytes=256 << 20)
+    bench_compressors()
 
 
 if __name__ == "__main__":

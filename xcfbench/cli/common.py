@@ -48,7 +48,8 @@ def run_options(multi: bool = False) -> Callable:
             click.option("--arch", default="i386", show_default=True,
                          help="struct sizes of i386 (the letter's machine) or x86_64"),
             click.option("--compressor", "-c", default="lzo1x-1", show_default=True,
-                         help="lzo1x-1 (python-lzo) or lzo1x-1-linux31 (exact 2011 sizes)"),
+                         help="lzo1x-1 (python-lzo), lzo1x-1-linux31 (exact 2011 sizes), or"
+                         " today's lzo, lzo-rle, lz4, lz4hc, zstd, deflate, 842"),
             click.option("--comp-opt", "comp_opts", multiple=True, metavar="NAME=VALUE",
                          help="compressor option, e.g. level=9 (repeatable)"),
             click.option("--frontend", default="zcache", show_default=True,

@@ -169,13 +169,21 @@ def plot(paths: tuple[str, ...], kind: str, out: str | None, width: int | None,
          height: int | None) -> None:
     """Pictures of results (run, compare, reproduce and sweep files): the distribution
     of compressed sizes, pool pages over the run, or zsmalloc's per-class occupancy (of
-    runs or replays).  Without --out, drawn in the terminal."""
-    from xcfbench.output.plot import prepare, save, terminal
+    runs or replays).  --kind sizes also draws `xcfbench pages --format json` output.
+    Without --out, drawn in the terminal."""
+    from xcfbench.output.plot import prepare, prepare_pages, save, terminal
     from xcfbench.results.compare import load_sources
     if out:
         from xcfbench.io import check_output
         check_output(out, paths, what="--out")
-    pic = prepare(kind, load_sources(paths))
+    from xcfbench.results.pages import is_pages_output, read_pages_summary
+    if any(is_pages_output(p) for p in paths):        # `xcfbench pages --format json`
+        if kind != "sizes" or not all(is_pages_output(p) for p in paths):
+            raise InputError("pages outputs draw only with --kind sizes, and not mixed with"
+                             " run results")
+        pic = prepare_pages([(p, read_pages_summary(p)) for p in paths])
+    else:
+        pic = prepare(kind, load_sources(paths))
     if out:
         save(pic, out, inputs=paths)
         w, h = pic.size_px

@@ -263,7 +263,8 @@ def list_() -> None:
         "allocators": allocs,
         "front ends": [(n, f.summary) for n, f in FRONTENDS.items()],
         "fills": [(n, w.summary) for n, w in WORKLOADS.items()],
-        "compressors": [(n, c.summary) for n, c in COMPRESSORS.items()],
+        "compressors": [(n, c.summary + (f"; {c.speed}" if c.speed else ""))
+                        for n, c in COMPRESSORS.items()],
         "trace kinds (gen-trace)": [
             (n, " ".join(f"{k}={v}" for k, v in parameters(n).items())) for n in GENERATORS],
     }))

@@ -100,6 +100,29 @@ def _sizes(pairs) -> Picture:
                    tuple(series), marks)
 
 
+def prepare_pages(docs: list[tuple[str, dict]]) -> Picture:
+    """--kind sizes of `xcfbench pages --format json` outputs: one series per compressor
+    (and file), with zsmalloc's huge_class_size marked."""
+    series = []
+    limits = set()
+    for label, doc in docs:
+        summary = doc["summary"]
+        bucket = summary.get("histogram_bucket", HIST_BUCKET)
+        limits.add(summary.get("huge_class_size"))
+        for c in summary.get("compressors", []):
+            hist = c.get("histogram") or [0]
+            name = c["compressor"] if len(docs) == 1 else f"{label} {c['compressor']}"
+            series.append(Series(name, tuple(i * bucket for i in range(len(hist))),
+                                 tuple(hist)))
+    if not series:
+        raise InputError("the pages output names no compressor")
+    marks = tuple((float(v), f"huge_class_size {v}") for v in sorted(limits)
+                  if isinstance(v, int))
+    return Picture("sizes", "Compressed sizes of the pages, per compressor",
+                   f"compressed size (bytes, {HIST_BUCKET}-byte buckets)", "pages",
+                   tuple(series), marks)
+
+
 def _pool(pairs) -> Picture:
     series = []
     for label, e in pairs:

@@ -94,6 +94,9 @@ class RunConfig:
             if key not in frontend.options:
                 raise InputError(f"front end {frontend.name} has no option {key!r}"
                                  f" (options: {', '.join(frontend.options) or 'none'})")
+        if self.verify and not get_compressor_class(self.compressor).decodes:
+            raise InputError(f"--verify needs a decoder; compressor {self.compressor} is"
+                             " modelled by its compressed length only")
         for key, value in self.compressor_options:
             if key != "level":
                 raise InputError(f"compressor {self.compressor} has no option {key!r}"

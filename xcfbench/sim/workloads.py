@@ -13,6 +13,8 @@ once (compressors.SizeCache).  Workloads are pure functions of their seed.
   random      incompressible bytes: every page compresses past zv_max_zsize and is rejected
   image:FILE  the pages of a page image (xcfbench capture) or of a profile (xcfbench
               profile), in address order or shuffled (--shuffle, by the seed), cycling
+  file:PATHS  the pages of any files (comma-separated), read as the text fill reads its
+              corpus (the same code): binary or text, cycling, the seed picks the start
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import ClassVar
 
 from xcfbench.sim.arch import PAGE_SIZE
 from xcfbench.errors import InputError
-from xcfbench.io import MAX_CORPUS_BYTES, read_input
+from xcfbench.io import MAX_CORPUS_BYTES, iter_chunks
 
 def default_corpus() -> str:
     """corpora/english.txt, shipped as package data (the package xcfbench.corpora), so a
@@ -103,15 +105,12 @@ class TextFill(Workload):
     def __init__(self, seed: int = 0, corpus: str | None = None) -> None:
         super().__init__(seed)
         self.corpus_path = str(corpus) if corpus is not None else default_corpus()
-        data = read_corpus(self.corpus_path)
-        self.digest = hashlib.sha256(data).hexdigest()
-        self.corpus_bytes = len(data)
-        if len(data) % PAGE_SIZE:
-            # A partial last page is padded with zeros, as a program's last buffer would be.
-            data += bytes(PAGE_SIZE - len(data) % PAGE_SIZE)
-        self.pages = [data[i:i + PAGE_SIZE] for i in range(0, len(data), PAGE_SIZE)]
+        self._load([self.corpus_path], "corpus")
+
+    def _load(self, paths: list[str], what: str) -> None:
+        self.pages, self.digest, self.corpus_bytes = read_pages(paths, what)
         # The seed picks where in the corpus the program starts writing.
-        self.start = random.Random(seed).randrange(len(self.pages))
+        self.start = random.Random(self.seed).randrange(len(self.pages))
 
     def key(self, index: int) -> object:
         return (self.start + index) % len(self.pages)
@@ -124,11 +123,44 @@ class TextFill(Workload):
                 "corpus_bytes": self.corpus_bytes, "corpus_pages": len(self.pages)}
 
 
-def read_corpus(path: str) -> bytes:
-    data = read_input(path, "corpus", binary=True, limit=MAX_CORPUS_BYTES)
-    if not data:
-        raise InputError(f"corpus {path!r} is empty")
-    return data
+class FileFill(TextFill):
+    """The text fill's pages, of any files: --fill file:PATH[,PATH...]."""
+    name = "file"
+    summary = ("file:PATH[,PATH...]: the 4 KiB pages of any files, binary or text (last page"
+               " of each zero-padded), cycling")
+    uses_corpus = False
+
+    def __init__(self, seed: int = 0, corpus: str | None = None,
+                 paths: tuple[str, ...] = ()) -> None:
+        Workload.__init__(self, seed)
+        if not paths:
+            raise InputError("--fill file needs files: file:PATH[,PATH...]")
+        self.paths = tuple(paths)
+        self.corpus_path = ",".join(self.paths)
+        self._load(list(self.paths), "file")
+
+    def describe(self) -> dict[str, object]:
+        return {**super().describe(),
+                "corpus": ",".join(os.path.basename(p) for p in self.paths)}
+
+
+def read_pages(paths: list[str], what: str) -> tuple[list[bytes], str, int]:
+    """The 4 KiB pages of the files one after another, each file's partial last page padded
+    with zeros, as a program's last buffer would be; with the SHA-256 and the length of
+    their bytes.  A pipe is read as a stream; an empty input is refused."""
+    digest = hashlib.sha256()
+    pages: list[bytes] = []
+    total = 0
+    for path in paths:
+        for chunk in iter_chunks(path, what, PAGE_SIZE):
+            digest.update(chunk)
+            total += len(chunk)
+            if total > MAX_CORPUS_BYTES:      # the pages are held in memory: bounded
+                raise InputError(f"{what} {path!r} is larger than the"
+                                 f" {MAX_CORPUS_BYTES >> 20} MiB a cycled fill holds")
+            pages.append(chunk if len(chunk) == PAGE_SIZE
+                         else chunk + bytes(PAGE_SIZE - len(chunk)))
+    return pages, digest.hexdigest(), total
 
 
 class ImageFill(Workload):
@@ -213,12 +245,14 @@ class _ProfileSizes:
 
 
 WORKLOADS: dict[str, type[Workload]] = {
-    w.name: w for w in (ZeroFill, TextFill, ZeroTaggedFill, RandomFill, ImageFill)}
+    w.name: w for w in (ZeroFill, TextFill, ZeroTaggedFill, RandomFill, FileFill, ImageFill)}
 
 
 def get_workload_class(name: str) -> type[Workload]:
     if name.startswith("image:"):
         return ImageFill
+    if name.startswith("file:"):
+        return FileFill
     try:
         return WORKLOADS[name]
     except KeyError:
@@ -234,4 +268,7 @@ def create_workload(name: str, seed: int = 0, corpus: str | None = None,
         return ImageFill(seed=seed, path=name.partition(":")[2], shuffle=shuffle)
     if shuffle:
         raise InputError(f"--shuffle applies to --fill image:FILE, not {name!r}")
+    if cls is FileFill:
+        paths = tuple(p for p in name.partition(":")[2].split(",") if p)
+        return FileFill(seed=seed, paths=paths)
     return cls(seed=seed, corpus=corpus)

@@ -1,0 +1,171 @@
+"""xcfbench pages, --fill file:, and the one-line refusals of bad input (issue 9)."""
+
+from __future__ import annotations
+
+import json
+import lzma
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from xcfbench.cli import main
+from xcfbench.sim.config import RunConfig
+from xcfbench.sim.engine import run
+from xcfbench.sim.pagestats import PageStats, same_filled
+from xcfbench.sim.workloads import create_workload
+
+REF = Path(__file__).parent / "reference" / "compressors"
+CORPUS = Path(__file__).resolve().parents[1] / "corpora" / "english.txt"
+
+
+def run_main(capsys, args):
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    out, err = capsys.readouterr()
+    return exc.value.code, out, err
+
+
+@pytest.fixture(scope="module")
+def ref_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ref") / "pages.bin"
+    path.write_bytes(lzma.decompress((REF / "pages.bin.xz").read_bytes()))
+    return path
+
+
+def test_flags_as_zram_tests_them():
+    assert same_filled(bytes(4096))
+    assert same_filled(b"\x01\x02\x03\x04\x05\x06\x07\x08" * 512)
+    assert same_filled(b"\x01\x02\x03\x04" * 1024)        # its 8-byte words are equal
+    assert not same_filled(b"\x01\x02\x03\x04\x05\x06\x07\x08" * 511 + bytes(8))
+
+
+def test_summary_matches_the_kernel_on_the_reference(ref_file):
+    meta = json.loads((REF / "sizes.json").read_text())["pages"]
+    names = ["lzo", "lzo-rle", "lz4", "zstd", "deflate", "842"]
+    stats = PageStats(names)
+    raw = ref_file.read_bytes()
+    for i in range(0, len(raw), 4096):
+        row = stats.add(raw[i:i + 4096])
+        ref = meta[row["page"]]
+        assert row["zero"] == ref["zero"] and row["same_filled"] == ref["same_filled"]
+        assert all(row[n] == ref["zram"][n] for n in names)
+    s = stats.summary()
+    assert s["pages"] == 1990 and s["huge_class_size"] == 3625
+    assert s["zero"] == sum(r["zero"] for r in meta)
+    assert s["same_filled"] == sum(r["same_filled"] for r in meta)
+    for c in s["compressors"]:
+        n = c["compressor"]
+        assert c["zswap_rejected"] == sum(r["zswap"][n] is None for r in meta)
+        assert c["huge"] == sum(r["zram"][n] >= 3625 for r in meta)
+        assert sum(c["histogram"]) == 1990
+        assert c["compressed_bytes"] == sum(r["zram"][n] for r in meta)
+
+
+def test_json_lines_and_plot(capsys, tmp_path):
+    code, out, err = run_main(capsys, ["pages", str(CORPUS), "-c", "lzo,lz4", "--format", "json"])
+    assert code == 0, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert len(lines) == 513
+    assert set(lines[0]) == {"page", "zero", "same_filled", "lzo", "lz4"}
+    assert lines[-1]["kind"] == "pages"
+    assert [c["compressor"] for c in lines[-1]["summary"]["compressors"]] == ["lzo", "lz4"]
+    path = tmp_path / "p.jsonl"
+    path.write_text(out)
+    code, out, err = run_main(capsys, ["plot", str(path), "--width", "60", "--height", "15"])
+    assert code == 0, err
+    assert "lz4" in out
+
+
+def test_csv_rows_and_zswap_call(capsys, ref_file):
+    code, out, err = run_main(capsys, ["pages", str(ref_file), "-c", "deflate", "--call", "zswap",
+                                       "--format", "csv"])
+    assert code == 0, err
+    rows = out.splitlines()
+    assert rows[0] == "page,zero,same_filled,deflate" and len(rows) == 1991
+    assert sum(r.endswith(",") for r in rows[1:]) == 92        # deflate's zswap rejections
+
+
+def test_table_and_levels(capsys):
+    code, out, err = run_main(capsys, ["pages", str(CORPUS), "-c", "zstd", "--comp-opt",
+                                       "level=19"])
+    assert code == 0, err
+    assert "zstd" in out and "huge_class_size 3625" in out
+
+
+def test_chain_size_changes_huge_class(capsys):
+    code, out, _ = run_main(capsys, ["pages", str(CORPUS), "-c", "lzo", "--chain-size", "4"])
+    assert code == 0 and "huge_class_size 3257" in out
+
+
+def test_stdin_is_a_stream():
+    data = CORPUS.read_bytes()[:10000]
+    res = subprocess.run([sys.executable, "-m", "xcfbench", "pages", "-", "-c", "lzo",
+                          "--format", "csv"], input=data, capture_output=True)
+    assert res.returncode == 0, res.stderr
+    assert len(res.stdout.decode().splitlines()) == 1 + 3         # 2 pages and a padded one
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-c", "nope"], "unknown compressor"),
+    (["-c", "lzo", "--comp-opt", "level=3"], "takes no level"),
+    (["-c", "lz4hc", "--comp-opt", "level=12"], "not reproducible"),
+    (["-c", "zstd", "--comp-opt", "level=99"], "out of range"),
+])
+def test_bad_compressor_input_is_one_line(capsys, args, message):
+    code, out, err = run_main(capsys, ["pages", str(CORPUS), *args])
+    assert code == 2 and out == ""
+    assert message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("what", ["empty", "missing", "directory", "device", "unreadable"])
+def test_bad_files_are_one_line(capsys, tmp_path, what):
+    path = {"empty": tmp_path / "empty", "missing": tmp_path / "missing",
+            "directory": tmp_path, "device": Path("/dev/null"),
+            "unreadable": tmp_path / "secret"}[what]
+    if what == "empty":
+        path.write_bytes(b"")
+    if what == "unreadable":
+        if os.geteuid() == 0:
+            pytest.skip("root reads everything")
+        path.write_bytes(b"x")
+        path.chmod(0)
+    for args in (["pages", str(path)],
+                 ["run", "--alloc", "ideal", "--fill", f"file:{path}", "--size", "1M",
+                  "--limit", "512K", "--quiet"]):
+        code, out, err = run_main(capsys, args)
+        assert code == 2 and out == "", (args, err)
+        assert err.count("\n") == 1 and str(path) in err
+
+
+def test_file_fill_shares_the_text_fill_pages(tmp_path):
+    text = create_workload("text", seed=3)
+    same = create_workload(f"file:{CORPUS}", seed=3)
+    assert same.pages == text.pages and same.start == text.start
+    assert same.describe()["corpus_sha256"] == text.describe()["corpus_sha256"]
+    a = tmp_path / "a.bin"
+    b = tmp_path / "b.bin"
+    a.write_bytes(b"\x01" * 5000)
+    b.write_bytes(b"\x02" * 10)
+    two = create_workload(f"file:{a},{b}")
+    assert len(two.pages) == 3
+    assert two.pages[1] == b"\x01" * 904 + bytes(3192)
+    assert two.pages[2] == b"\x02" * 10 + bytes(4086)
+    assert two.describe()["corpus_bytes"] == 5010
+
+
+def test_file_fill_runs_and_verifies(tmp_path, ref_file):
+    for comp in ("lzo-rle", "lz4", "zstd", "deflate"):
+        cfg = RunConfig(alloc="zsmalloc", fill=f"file:{ref_file}", arch="x86_64",
+                        compressor=comp, size_bytes=4 << 20, limit_bytes=2 << 20,
+                        verify=True, overhead_pages=0)
+        res = run(cfg)
+        assert res.verify_errors == 0 and res.curr_pages > 0
+
+
+def test_verify_refuses_842(capsys):
+    code, _, err = run_main(capsys, ["run", "--fill", "zero", "-c", "842", "--verify",
+                                     "--size", "1M", "--limit", "512K", "--quiet"])
+    assert code == 2 and "--verify needs a decoder" in err
