@@ -180,8 +180,8 @@ class Lz4(_LibraryCompressor):
 
 class Lz4hc(Lz4):
     name = "lz4hc"
-    summary = ("Linux 6.12 LZ4_compress_HC, level 9 (level=1..9); exact with lz4 0.19.1"
-               " (liblz4 1.8.0)")
+    summary = ("Linux 6.12 LZ4_compress_HC, level 9 (level=1..9, only 9 verified); exact with"
+               " lz4 0.19.1 (liblz4 1.8.0)")
     levels = (1, 9)
     default_level = 9
     speed = "about 17 000 pages/s"
