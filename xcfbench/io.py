@@ -103,8 +103,7 @@ def read_input(path: str, what: str, binary: bool = False,
     except OSError as e:
         raise InputError(f"{what} {path!r} cannot be read: {e.strerror or e}") from None
     if len(data) > limit:
-        raise InputError(f"{what} {path!r} is larger than {_size(limit)}, the most"
-                         f" xcfbench reads as a {what}")
+        raise too_large(path, what, limit)
     if binary:
         return data
     try:
@@ -113,41 +112,41 @@ def read_input(path: str, what: str, binary: bool = False,
         raise InputError(f"{what} {path!r} is not UTF-8 text (byte {e.start})") from None
 
 
+def too_large(path: str, what: str, limit: int) -> InputError:
+    return InputError(f"{what} {path!r} is larger than {_size(limit)}, the most"
+                      f" xcfbench reads as a {what}")
+
+
 def check_input_file(path: str, what: str) -> None:
     """An InputError now unless path ('-' is stdin) can be read as a stream of bytes: a
-    regular file that is not empty, or a pipe.  Directories and devices are refused."""
+    regular file that is not empty, or a pipe.  Nothing is opened: a pipe's writer must
+    not see its reader come and go."""
     if path == "-":
         return
     try:
         st = os.stat(path)
-    except FileNotFoundError:
-        raise InputError(f"{what} {path!r} does not exist") from None
     except OSError as e:
-        raise InputError(f"{what} {path!r} cannot be read: {e.strerror}") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise InputError(f"{what} {path!r} is a directory, not a file")
-    if stat.S_ISBLK(st.st_mode) or stat.S_ISCHR(st.st_mode):
-        raise InputError(f"{what} {path!r} is a device, not a file")
-    if not (stat.S_ISREG(st.st_mode) or stat.S_ISFIFO(st.st_mode)):
-        raise InputError(f"{what} {path!r} is not a regular file or a pipe")
-    if stat.S_ISREG(st.st_mode) and st.st_size == 0:
-        raise InputError(f"{what} {path!r} is empty")
+        raise _open_error(path, what, e) from None
+    error = _kind_error(path, what, st.st_mode, allow_fifo=True)
+    if error is not None:
+        raise error
     if not os.access(path, os.R_OK):
         raise InputError(f"{what} {path!r} is not readable (permission denied)")
+    if stat.S_ISREG(st.st_mode) and st.st_size == 0:
+        raise InputError(f"{what} {path!r} is empty")
 
 
 def iter_chunks(path: str, what: str, size: int) -> Iterator[bytes]:
     """path ('-': stdin) as consecutive chunks of size bytes, the last one shorter if the
     input ends there; read one chunk at a time, so any length takes constant memory.  A
-    pipe is read as a stream.  InputError for what check_input_file refuses, and for an
-    input that turns out empty."""
-    check_input_file(path, what)
-    try:
-        f = sys.stdin.buffer if path == "-" else open(path, "rb")
-    except PermissionError:
-        raise InputError(f"{what} {path!r} is not readable (permission denied)") from None
-    except OSError as e:
-        raise InputError(f"{what} {path!r} cannot be read: {e.strerror}") from None
+    regular file or a pipe (a directory or a device is refused, as everywhere); an input
+    that turns out empty is refused too."""
+    if path == "-":
+        if sys.stdin is None:
+            raise InputError(f"{what} '-': standard input is closed")
+        f: BinaryIO = sys.stdin.buffer
+    else:
+        f = os.fdopen(_open_checked(path, what, allow_fifo=True), "rb")
     try:
         first = True
         while True:
@@ -162,7 +161,7 @@ def iter_chunks(path: str, what: str, size: int) -> Iterator[bytes]:
             first = False
             yield chunk
     finally:
-        if f is not sys.stdin.buffer:
+        if path != "-":
             f.close()
 
 
@@ -304,7 +303,9 @@ def atomic_open(path: str, mode: str = "w", inputs: Iterable[str | None] = (),
         old_mode = None
     try:
         # Not mkstemp: its 0600 would stick to the result; 0666 lets the umask decide.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, perms)
+        # A private file (perms 0600) is private from its creation, never wider.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                     0o666 if perms is None else perms)
     except OSError as e:
         raise InputError(f"cannot write {path!r}: {e.strerror}") from None
     try:

@@ -27,7 +27,7 @@ from typing import ClassVar
 
 from xcfbench.sim.arch import PAGE_SIZE
 from xcfbench.errors import InputError
-from xcfbench.io import MAX_CORPUS_BYTES, iter_chunks
+from xcfbench.io import MAX_CORPUS_BYTES, iter_chunks, too_large
 
 def default_corpus() -> str:
     """corpora/english.txt, shipped as package data (the package xcfbench.corpora), so a
@@ -156,8 +156,7 @@ def read_pages(paths: list[str], what: str) -> tuple[list[bytes], str, int]:
             digest.update(chunk)
             total += len(chunk)
             if total > MAX_CORPUS_BYTES:      # the pages are held in memory: bounded
-                raise InputError(f"{what} {path!r} is larger than the"
-                                 f" {MAX_CORPUS_BYTES >> 20} MiB a cycled fill holds")
+                raise too_large(path, what, MAX_CORPUS_BYTES)
             pages.append(chunk if len(chunk) == PAGE_SIZE
                          else chunk + bytes(PAGE_SIZE - len(chunk)))
     return pages, digest.hexdigest(), total
