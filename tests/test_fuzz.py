@@ -132,3 +132,37 @@ def test_option_parsing_is_exit_0_or_2(tmp_path_factory, pairs, command):
     assert res.exception is None or isinstance(res.exception, SystemExit), (args, res.exception)
     if res.exit_code == 2:
         assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+
+def _cli_ok(args: list[str], input: bytes | None = None) -> None:
+    res = CliRunner().invoke(cli, args, input=input)
+    assert res.exit_code in (0, 2), (args, res.exception, res.output)
+    assert res.exception is None or isinstance(res.exception, SystemExit), (args, res.exception)
+    if res.exit_code == 2:
+        assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+
+@CLI
+@given(st.lists(_line, max_size=8), st.sampled_from(["xv", "zs", "xcf", "zbud"]),
+       st.booleans())
+def test_replay_from_stdin_is_exit_0_or_2(lines, alloc, verify):
+    data = "".join(line + "\n" for line in lines).encode("utf-8", "surrogatepass")
+    _cli_ok(["replay", "--alloc", alloc, "--quiet", "--json", "-"]
+            + (["--verify"] if verify else []), input=data)
+
+
+@CLI
+@given(st.sampled_from(["constant", "gauss", "uniform", "churn", "phase-change", "nope"]),
+       st.lists(st.tuples(st.sampled_from(["count", "ops", "p", "lo", "hi", "seed", "size",
+                                           "mean", "sd", "keep_small", "n_small", "x"]),
+                          st.sampled_from(["0", "1", "-1", "0.5", "2", "nan", "inf", "1e400",
+                                           "5000", "10", "", "x", "99999999999"])),
+                max_size=3))
+def test_gen_trace_parameters_are_exit_0_or_2(kind, params):
+    args = ["gen-trace", kind]
+    for name, value in params:
+        args += ["-p", f"{name}={value}"]
+    names = {n for n, _ in params}
+    if not names & {"count", "ops", "n_small"}:    # keep the valid traces small
+        args += ["-p", {"churn": "ops", "phase-change": "n_small"}.get(kind, "count") + "=50"]
+    _cli_ok(args)

@@ -439,9 +439,8 @@ def _canon_or_absent(value: Any) -> str:
 def _show(value: Any) -> str:
     if value is _ABSENT:
         return "absent"
-    if isinstance(value, str):
-        return repr(value)
-    return _canon(value)
+    text = repr(value) if isinstance(value, str) else _canon(value)
+    return text if len(text) <= 80 else text[:77] + "..."    # a warning stays one line
 
 
 # -- thresholds -----------------------------------------------------------------------------
