@@ -4,7 +4,7 @@ tests/reference/ (MANIFEST lists each file's SHA-256; test_reference_copy.py che
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -18,15 +18,16 @@ TRACE_FILES = ("seed-zero.trace", "seed-text-like.trace", "uniform.trace", "chur
 REFERENCE_NAMES = {"xcfmalloc-v1src": "xcfmalloc-v1"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def reference() -> dict:
     with open(REFERENCE / "reference.json", encoding="utf-8") as f:
         return json.load(f)
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_trace(name: str):
     from xcfbench.sim.trace import read_trace
+
     return read_trace(TRACES / name)
 
 
@@ -39,6 +40,5 @@ def reference_cases(allocators: set[str] | None = None):
             if allocators is not None and name not in allocators:
                 continue
             for arch, expected in per_arch.items():
-                cases.append(pytest.param(trace, name, arch, expected,
-                                          id=f"{trace}-{name}-{arch}"))
+                cases.append(pytest.param(trace, name, arch, expected, id=f"{trace}-{name}-{arch}"))
     return cases

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import lzma
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from xcfbench.sim.compressors.base import Compressor
@@ -21,22 +21,22 @@ REF = Path(__file__).resolve().parent / "reference" / "compressors"
 PAGE = 4096
 
 
-@lru_cache(maxsize=None)
+@cache
 def sizes() -> dict:
     with open(REF / "sizes.json", encoding="utf-8") as f:
         return json.load(f)
 
 
-@lru_cache(maxsize=None)
+@cache
 def pages_data() -> bytes:
     return lzma.decompress((REF / "pages.bin.xz").read_bytes())
 
 
 def page(n: int) -> bytes:
-    return pages_data()[n * PAGE:(n + 1) * PAGE]
+    return pages_data()[n * PAGE : (n + 1) * PAGE]
 
 
-@lru_cache(maxsize=None)
+@cache
 def length_table(alg: str, call: str) -> dict[str, int | None]:
     return {p["sha256"]: p[call][alg] for p in sizes()["pages"]}
 
@@ -60,11 +60,13 @@ def table_class(alg: str) -> type[Compressor]:
 
         def version(self) -> str:
             return f"kernel {alg} lengths from tests/reference/compressors/sizes.json"
+
     return TableCompressor
 
 
 def register_table(monkeypatch, alg: str) -> str:
     from xcfbench.sim import compressors
+
     cls = table_class(alg)
     monkeypatch.setitem(compressors.COMPRESSORS, cls.name, cls)
     return cls.name

@@ -21,8 +21,15 @@ import random
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import (Bundle, RuleBasedStateMachine, consumes, initialize,
-                                 invariant, precondition, rule)
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    consumes,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
 
 from xcfbench.sim.allocators import REGISTRY, create
 from xcfbench.sim.arch import I386, X86_64
@@ -82,8 +89,11 @@ def machine_for(name: str, arch):
         @invariant()
         def same_accounting(self) -> None:
             s, p = self.stored, self.plain
-            assert (s.pool_pages(), s.pages_held(), s.metadata_bytes()) == \
-                   (p.pool_pages(), p.pages_held(), p.metadata_bytes())
+            assert (s.pool_pages(), s.pages_held(), s.metadata_bytes()) == (
+                p.pool_pages(),
+                p.pages_held(),
+                p.metadata_bytes(),
+            )
             assert s.stats() == p.stats()
 
         @invariant()
@@ -100,7 +110,10 @@ def machine_for(name: str, arch):
 @pytest.mark.parametrize("name", list(REGISTRY))
 def test_allocator_contract(name, arch):
     machine = machine_for(name, arch)
-    machine.TestCase.settings = settings(max_examples=20, stateful_step_count=40,
-                                         deadline=None,
-                                         suppress_health_check=[HealthCheck.too_slow])
+    machine.TestCase.settings = settings(
+        max_examples=20,
+        stateful_step_count=40,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
     machine.TestCase().runTest()

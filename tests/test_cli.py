@@ -45,8 +45,9 @@ def test_same_arguments_give_identical_json():
 
 def test_output_file_and_table(tmp_path):
     out = tmp_path / "r.json"
-    res = CliRunner().invoke(cli, ["run", "--alloc", "ideal", "--fill", "zero", "-o", str(out),
-                                   *SMALL])
+    res = CliRunner().invoke(
+        cli, ["run", "--alloc", "ideal", "--fill", "zero", "-o", str(out), *SMALL]
+    )
     assert res.exit_code == 0
     assert "curr_pages" in res.stdout and not res.stdout.lstrip().startswith("{")
     assert json.loads(out.read_text())["results"]["curr_pages"] == 1376
@@ -67,8 +68,10 @@ BAD = [
     (["run", "--bogus"], "No such option"),
     (["replay", "--alloc", "xv", "/nonexistent.trace"], "does not exist"),
     (["replay", "--alloc", "zzz", "x.trace"], "unknown allocator 'zzz'"),
-    (["run", "--alloc", "ideal", "-o", "/nonexistent/dir/r.json"],
-     "directory '/nonexistent/dir' does not exist"),
+    (
+        ["run", "--alloc", "ideal", "-o", "/nonexistent/dir/r.json"],
+        "directory '/nonexistent/dir' does not exist",
+    ),
 ]
 
 
@@ -80,11 +83,14 @@ def test_bad_input_is_one_line_and_exit_2(capsys, args, message):
     assert err.count("\n") == 1 and message in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("content,message", [
-    ("a 1 10\na 2\n", "t.trace:2: malformed trace line"),
-    ("a 1 10\n# c\na 1 5\n", "t.trace:3: duplicate live ID 1"),
-    ("a 1 10\nf 2\n", "t.trace:2: free of ID 2, which is not live"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        ("a 1 10\na 2\n", "t.trace:2: malformed trace line"),
+        ("a 1 10\n# c\na 1 5\n", "t.trace:3: duplicate live ID 1"),
+        ("a 1 10\nf 2\n", "t.trace:2: free of ID 2, which is not live"),
+    ],
+)
 def test_bad_trace(capsys, tmp_path, content, message):
     path = tmp_path / "t.trace"
     path.write_text(content)
@@ -106,15 +112,17 @@ def test_failed_run_leaves_no_output_file(capsys, tmp_path):
 
 
 def test_real_process_bad_input():
-    p = subprocess.run([sys.executable, "-m", "xcfbench", "run", "--alloc", "nope"],
-                       capture_output=True, text=True)
+    p = subprocess.run(
+        [sys.executable, "-m", "xcfbench", "run", "--alloc", "nope"], capture_output=True, text=True
+    )
     assert p.returncode == 2 and p.stdout == ""
     assert p.stderr.startswith("xcfbench: error: unknown allocator 'nope'")
 
 
 def test_replay_json_of_a_reference_trace():
-    res = CliRunner().invoke(cli, ["replay", "--alloc", "xv", "--json",
-                                   str(TRACES / "seed-zero.trace")])
+    res = CliRunner().invoke(
+        cli, ["replay", "--alloc", "xv", "--json", str(TRACES / "seed-zero.trace")]
+    )
     assert res.exit_code == 0, res.output
     r = json.loads(res.stdout)["results"]
     assert (r["pool_pages"], r["live_objects"], r["live_bytes"]) == (1373, 65859, 5268720)
@@ -131,19 +139,24 @@ def test_gen_trace_regenerates_a_reference_trace(tmp_path):
     res = CliRunner().invoke(cli, ["gen-trace", "uniform", "-o", str(out)])
     assert res.exit_code == 0 and res.stdout == ""
     from xcfbench.sim.trace import read_trace
+
     assert read_trace(out).ops == read_trace(TRACES / "uniform.trace").ops
 
 
 def test_gen_trace_params_reach_the_generator():
     res = CliRunner().invoke(cli, ["gen-trace", "constant", "-p", "count=3", "-p", "size=7"])
-    assert [l for l in res.stdout.splitlines() if not l.startswith("#")] == \
-        ["a 0 7", "a 1 7", "a 2 7"]
+    assert [ln for ln in res.stdout.splitlines() if not ln.startswith("#")] == [
+        "a 0 7",
+        "a 1 7",
+        "a 2 7",
+    ]
 
 
 def test_chain_size_and_classes_on_replay():
     path = str(TRACES / "seed-text-like.trace")
-    res = CliRunner().invoke(cli, ["replay", "--alloc", "zs", "--chain-size", "4", "--classes",
-                                   "--json", path])
+    res = CliRunner().invoke(
+        cli, ["replay", "--alloc", "zs", "--chain-size", "4", "--classes", "--json", path]
+    )
     doc = json.loads(res.stdout)
     assert doc["config"]["alloc_options"] == {"chain_size": 4}
     classes = doc["results"]["allocator_stats"]["classes"]
@@ -153,15 +166,20 @@ def test_chain_size_and_classes_on_replay():
     assert "size classes" in table and "obj_allocated" in table
 
 
-@pytest.mark.parametrize("args,message", [
-    (["replay", "--alloc", "xv", "--classes", "t"], "--classes: xvmalloc has no size-class"),
-    (["replay", "--alloc", "xv", "--chain-size", "4", "t"], "--chain-size applies to zsmalloc"),
-    (["replay", "--alloc", "zs", "--chain-size", "3", "t"], "chain"),
-    (["compare", "--alloc", "xv,xcf", "--chain-size", "4"], "--chain-size applies to zsmalloc"),
-    (["gen-trace", "zipf"], "unknown trace kind 'zipf'"),
-    (["replay", "--alloc", "xv", "--compact", "end", str(TRACES / "churn.trace")],
-     "does not support compaction"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["replay", "--alloc", "xv", "--classes", "t"], "--classes: xvmalloc has no size-class"),
+        (["replay", "--alloc", "xv", "--chain-size", "4", "t"], "--chain-size applies to zsmalloc"),
+        (["replay", "--alloc", "zs", "--chain-size", "3", "t"], "chain"),
+        (["compare", "--alloc", "xv,xcf", "--chain-size", "4"], "--chain-size applies to zsmalloc"),
+        (["gen-trace", "zipf"], "unknown trace kind 'zipf'"),
+        (
+            ["replay", "--alloc", "xv", "--compact", "end", str(TRACES / "churn.trace")],
+            "does not support compaction",
+        ),
+    ],
+)
 def test_bad_class_options(capsys, args, message):
     code, out, err = run_main(capsys, args)
     assert (code, out) == (2, "") and message in err and err.count("\n") == 1
@@ -169,6 +187,7 @@ def test_bad_class_options(capsys, args, message):
 
 def test_verify_failure_exits_1(capsys, monkeypatch, tmp_path):
     from xcfbench.sim.allocators.ideal import Ideal
+
     path = tmp_path / "t.trace"
     path.write_text("a 1 10\na 2 20\n")
     monkeypatch.setattr(Ideal, "read", lambda self, h: b"wrong")
@@ -183,8 +202,9 @@ def test_group_and_console_script_agree_on_bad_input():
     assert res.exit_code == 2
     assert res.output.count("\n") == 1
     assert res.output.startswith("xcfbench: error: unknown allocator 'nope'")
-    p = subprocess.run([sys.executable, "-m", "xcfbench", "run", "--alloc", "nope"],
-                       capture_output=True, text=True)
+    p = subprocess.run(
+        [sys.executable, "-m", "xcfbench", "run", "--alloc", "nope"], capture_output=True, text=True
+    )
     assert (p.returncode, p.stderr) == (2, res.output)
 
 

@@ -24,7 +24,7 @@ GENERATOR = CORPORA / "make_corpus.py"
 
 
 def pages(data: bytes) -> list[bytes]:
-    return [data[i:i + PAGE] for i in range(0, len(data) - PAGE + 1, PAGE)]
+    return [data[i : i + PAGE] for i in range(0, len(data) - PAGE + 1, PAGE)]
 
 
 def lzo_size(page: bytes) -> int:
@@ -40,10 +40,13 @@ def load_generator():
 
 def test_generator_reproduces_the_corpus(tmp_path):
     out = tmp_path / "english.txt"
-    subprocess.run([sys.executable, str(GENERATOR), str(out)], check=True,
-                   capture_output=True, cwd=tmp_path)
-    assert hashlib.sha256(out.read_bytes()).hexdigest() == \
-        hashlib.sha256(CORPUS.read_bytes()).hexdigest()
+    subprocess.run(
+        [sys.executable, str(GENERATOR), str(out)], check=True, capture_output=True, cwd=tmp_path
+    )
+    assert (
+        hashlib.sha256(out.read_bytes()).hexdigest()
+        == hashlib.sha256(CORPUS.read_bytes()).hexdigest()
+    )
 
 
 def test_corpus_is_whole_ascii_pages_of_whole_paragraphs():
@@ -63,7 +66,7 @@ def test_corpus_compresses_to_75_percent_with_little_deviation():
     sd = statistics.pstdev(sizes)
     assert 0.74 * PAGE <= mean <= 0.76 * PAGE, mean
     assert sd <= 0.03 * PAGE, sd
-    assert max(sizes) <= 3584, max(sizes)        # zcache's zv_max_zsize: none rejected
+    assert max(sizes) <= 3584, max(sizes)  # zcache's zv_max_zsize: none rejected
 
 
 def test_readme_records_this_corpus():
@@ -82,7 +85,7 @@ def test_stall_model_flags_what_stalls_liblzo2():
     letters = b"abcdefghijklmnopqrstuvwxyz "
     noise = bytes(letters[b % 27] for b in hashlib.shake_256(b"stall").digest(300))
     originals = pages(CORPUS.read_bytes())[:16]
-    noisy = [noise + page[:PAGE - len(noise)] for page in originals]
+    noisy = [noise + page[: PAGE - len(noise)] for page in originals]
     assert not any(gen.lzo1x_1_stalls(page) for page in originals)
     assert all(gen.lzo1x_1_stalls(page) for page in noisy)
     # Without a stall the 300 literal bytes cost about 100 more than the text they

@@ -51,10 +51,11 @@ def assert_golden(name: str, text: str) -> None:
     assert text == expected, f"{name} differs from its golden file"
 
 
-@pytest.mark.parametrize("command,stem", [(RUN, "run-xvmalloc-zero"),
-                                          (COMPARE, "compare-zero"),
-                                          (REPLAY, "replay-seed-zero")],
-                         ids=["run", "compare", "replay"])
+@pytest.mark.parametrize(
+    "command,stem",
+    [(RUN, "run-xvmalloc-zero"), (COMPARE, "compare-zero"), (REPLAY, "replay-seed-zero")],
+    ids=["run", "compare", "replay"],
+)
 @pytest.mark.parametrize("fmt,ext", [("json", "json"), ("csv", "csv"), ("markdown", "md")])
 def test_golden(command, stem, fmt, ext):
     assert_golden(f"{stem}.{ext}", invoke([*command, "--format", fmt]))
@@ -68,10 +69,10 @@ def test_csv_round_trips_the_numbers():
     doc = json.loads((GOLDEN / "compare-zero.json").read_text())
     rows = list(csv.DictReader(io.StringIO(render_document(doc, "csv"))))
     assert [r["allocator"] for r in rows] == ["xvmalloc", "ideal"]
-    for row, result in zip(rows, doc["results"]):
+    for row, result in zip(rows, doc["results"], strict=False):
         assert int(row["zv_page_count"]) == result["zv_page_count"]
         assert float(row["effective_compression_pct"]) == result["effective_compression_pct"]
-        assert row["zv_desc_count"] == ""                 # absent, not "None"
+        assert row["zv_desc_count"] == ""  # absent, not "None"
         assert row["rejects.compress_poor"] == "0"
         assert row["verified"] == "false"
 
@@ -93,8 +94,9 @@ def test_output_file_gets_json_whatever_stdout_gets(tmp_path, fmt):
     out = tmp_path / "r.json"
     stdout = invoke([*RUN, "--format", fmt, "--output", str(out)])
     assert out.read_text() == (GOLDEN / "run-xvmalloc-zero.json").read_text()
-    assert stdout == (GOLDEN / f"run-xvmalloc-zero.{'md' if fmt == 'markdown' else fmt}"
-                      ).read_text()
+    assert (
+        stdout == (GOLDEN / f"run-xvmalloc-zero.{'md' if fmt == 'markdown' else fmt}").read_text()
+    )
 
 
 def test_reproduce_has_the_format_option():
@@ -102,9 +104,11 @@ def test_reproduce_has_the_format_option():
     assert "--format" in res.stdout
 
 
-@pytest.mark.parametrize("args", [[*RUN, "--json", "--format", "csv"],
-                                  [*REPLAY, "--json", "--format", "markdown"]],
-                         ids=["run", "replay"])
+@pytest.mark.parametrize(
+    "args",
+    [[*RUN, "--json", "--format", "csv"], [*REPLAY, "--json", "--format", "markdown"]],
+    ids=["run", "replay"],
+)
 def test_json_and_another_format_is_bad_input(args):
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 2 and "ask for different outputs" in res.output
@@ -126,24 +130,27 @@ def test_interrupted_run_leaves_the_old_output_file(tmp_path, monkeypatch):
         def progress_then_die(done, total):
             if done * 2 >= total:
                 raise KeyboardInterrupt
+
         return real_run(config, progress_then_die)
 
     monkeypatch.setattr(xcfbench.sim.engine, "run", dying_run)
     out = tmp_path / "r.json"
     out.write_text("previous")
     res = CliRunner().invoke(cli, [*RUN, "--output", str(out)])
-    assert res.exit_code == 1           # click's Abort for an interrupt, through the group
+    assert res.exit_code == 1  # click's Abort for an interrupt, through the group
     assert out.read_text() == "previous"
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
 
 def test_write_that_fails_leaves_no_temporary(tmp_path, monkeypatch):
     import xcfbench.io
+
     out = tmp_path / "r.json"
     out.write_text("previous")
 
     def no_rename(src, dst):
         raise OSError("disk gone")
+
     monkeypatch.setattr(xcfbench.io.os, "replace", no_rename)
     res = CliRunner().invoke(cli, [*RUN, "--output", str(out)])
     assert res.exit_code != 0
@@ -152,12 +159,16 @@ def test_write_that_fails_leaves_no_temporary(tmp_path, monkeypatch):
 
 
 def test_value_formatting():
-    assert [cell(v) for v in (None, True, 3, 0.1, 2.107558)] == ["", "true", "3", "0.1",
-                                                                "2.107558"]
-    assert human(2.107558, "%") == "2.11 %" and human(None) == "—" and human(47.448, "x") \
-        == "47.45 ×"
-    assert (signed(4), signed(-0.39), signed(0.0001), signed(None)) == ("+4", "-0.39",
-                                                                       "+1.00e-04", "—")
+    assert [cell(v) for v in (None, True, 3, 0.1, 2.107558)] == ["", "true", "3", "0.1", "2.107558"]
+    assert (
+        human(2.107558, "%") == "2.11 %" and human(None) == "—" and human(47.448, "x") == "47.45 ×"
+    )
+    assert (signed(4), signed(-0.39), signed(0.0001), signed(None)) == (
+        "+4",
+        "-0.39",
+        "+1.00e-04",
+        "—",
+    )
 
 
 def test_reproduce_document_as_csv_and_markdown():
@@ -165,15 +176,23 @@ def test_reproduce_document_as_csv_and_markdown():
     doc = json.loads((GOLDEN / "compare-zero.json").read_text())
     measured = doc["results"][0]
     doc["kind"] = "reproduce"
-    doc["results"] = [{"case": "xvmalloc zero",
-                       "published": {"curr_pages": 65859, "zv_page_count": 1269,
-                                     "zv_desc_count": None, "effective_compression_pct": 1.93},
-                       "measured": measured,
-                       "figures": [["curr_pages", "65859", "1376", "-64483 (-97.91%)"]],
-                       "why": "a smaller run | on purpose"}]
+    doc["results"] = [
+        {
+            "case": "xvmalloc zero",
+            "published": {
+                "curr_pages": 65859,
+                "zv_page_count": 1269,
+                "zv_desc_count": None,
+                "effective_compression_pct": 1.93,
+            },
+            "measured": measured,
+            "figures": [["curr_pages", "65859", "1376", "-64483 (-97.91%)"]],
+            "why": "a smaller run | on purpose",
+        }
+    ]
     rows = list(csv.DictReader(io.StringIO(render_document(doc, "csv"))))
     assert rows[0]["case"] == "xvmalloc zero" and rows[0]["published.zv_page_count"] == "1269"
     assert rows[0]["published.zv_desc_count"] == "" and rows[0]["zv_page_count"] == "23"
     md = render_document(doc, "markdown")
     assert "| xvmalloc zero | curr_pages | 65859 | 1376 | -64483 (-97.91%) |" in md
-    assert "a smaller run \\| on purpose" in md        # a pipe cannot end the cell
+    assert "a smaller run \\| on purpose" in md  # a pipe cannot end the cell

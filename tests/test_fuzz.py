@@ -15,15 +15,43 @@ from xcfbench.results.compare import parse_threshold, thresholds_for
 from xcfbench.results.document import json_loads, parse_document
 from xcfbench.sim.trace import parse_trace
 
-FAST = settings(max_examples=200, deadline=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-CLI = settings(max_examples=60, deadline=None,
-               suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+FAST = settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+CLI = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 # Trace-like lines: mostly near-valid, with the characters that broke the old reader.
-_token = st.sampled_from(["a", "f", "#", "1", "0", "18446744073709551615",
-                          "18446744073709551616", "+5", "1_000", "\u0661", "-1", " ", "\t",
-                          "\r", "\x0b", "\x0c", "\u2028", "\ufeff", "\x00", "\xff", "999"])
+_token = st.sampled_from(
+    [
+        "a",
+        "f",
+        "#",
+        "1",
+        "0",
+        "18446744073709551615",
+        "18446744073709551616",
+        "+5",
+        "1_000",
+        "\u0661",
+        "-1",
+        " ",
+        "\t",
+        "\r",
+        "\x0b",
+        "\x0c",
+        "\u2028",
+        "\ufeff",
+        "\x00",
+        "\xff",
+        "999",
+    ]
+)
 _line = st.lists(_token, max_size=6).map("".join)
 
 
@@ -52,17 +80,28 @@ def test_trace_reader_on_raw_bytes(data):
 
 _json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
-                                                                max_size=4),
-    max_leaves=20)
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
 
 
 @FAST
-@given(st.one_of(
-    _json_values.map(lambda v: json.dumps(v)),
-    st.fixed_dictionaries({"schema_version": _json_values, "kind": _json_values,
-                           "config": _json_values, "results": _json_values}).map(json.dumps),
-    st.text(max_size=100)))
+@given(
+    st.one_of(
+        _json_values.map(lambda v: json.dumps(v)),
+        st.fixed_dictionaries(
+            {
+                "schema_version": _json_values,
+                "kind": _json_values,
+                "config": _json_values,
+                "results": _json_values,
+            }
+        ).map(json.dumps),
+        st.text(max_size=100),
+    )
+)
 def test_document_loader_returns_or_raises_input_error(text):
     try:
         doc = parse_document(text, "fuzz.json")
@@ -81,12 +120,21 @@ def test_document_loader_extremes():
 
 
 @FAST
-@given(st.lists(st.one_of(
-    st.text(max_size=30),
-    st.tuples(st.sampled_from(["zv_page_count", "pool_pages", "nonexistent", "x", ""]),
-              st.sampled_from([":", ": ", "::", ""]), st.sampled_from(["+", "-", "", "±"]),
-              st.sampled_from(["5", "0", ".5", "1e400", "9" * 400, "nan", "", "\u0665"]),
-              st.sampled_from(["%", "", " %", "%%"])).map("".join)), max_size=4))
+@given(
+    st.lists(
+        st.one_of(
+            st.text(max_size=30),
+            st.tuples(
+                st.sampled_from(["zv_page_count", "pool_pages", "nonexistent", "x", ""]),
+                st.sampled_from([":", ": ", "::", ""]),
+                st.sampled_from(["+", "-", "", "±"]),
+                st.sampled_from(["5", "0", ".5", "1e400", "9" * 400, "nan", "", "\u0665"]),
+                st.sampled_from(["%", "", " %", "%%"]),
+            ).map("".join),
+        ),
+        max_size=4,
+    )
+)
 def test_fail_on_expressions(texts):
     try:
         thresholds = thresholds_for(texts)
@@ -98,19 +146,59 @@ def test_fail_on_expressions(texts):
     assert thresholds
 
 
-_options = st.sampled_from([
-    "--size", "--limit", "--totalram", "--overhead-pages", "--reclaim-batch", "--seed",
-    "--zv-max-zsize", "--policy-percent", "--chain-size", "--compact", "--opt", "--alloc",
-    "--fill", "--arch", "--compressor", "--format"])
-_values = st.sampled_from([
-    "0", "1", "-1", "4K", "65G", "1T", "99999999999999999999999", "1_000", "+5", "nan",
-    "", ",", "xv", "zs", "text", "every:0", "end", "reserve_pages=999999999",
-    "max_compact_passes=0", "chain_size=3", "rule=v9", "\u0661", "x" * 300])
+_options = st.sampled_from(
+    [
+        "--size",
+        "--limit",
+        "--totalram",
+        "--overhead-pages",
+        "--reclaim-batch",
+        "--seed",
+        "--zv-max-zsize",
+        "--policy-percent",
+        "--chain-size",
+        "--compact",
+        "--opt",
+        "--alloc",
+        "--fill",
+        "--arch",
+        "--compressor",
+        "--format",
+    ]
+)
+_values = st.sampled_from(
+    [
+        "0",
+        "1",
+        "-1",
+        "4K",
+        "65G",
+        "1T",
+        "99999999999999999999999",
+        "1_000",
+        "+5",
+        "nan",
+        "",
+        ",",
+        "xv",
+        "zs",
+        "text",
+        "every:0",
+        "end",
+        "reserve_pages=999999999",
+        "max_compact_passes=0",
+        "chain_size=3",
+        "rule=v9",
+        "\u0661",
+        "x" * 300,
+    ]
+)
 
 
 @CLI
-@given(st.lists(st.tuples(_options, _values), max_size=3),
-       st.sampled_from(["run", "compare", "sweep"]))
+@given(
+    st.lists(st.tuples(_options, _values), max_size=3), st.sampled_from(["run", "compare", "sweep"])
+)
 def test_option_parsing_is_exit_0_or_2(tmp_path_factory, pairs, command):
     tmp = tmp_path_factory.mktemp("fuzz")
     args = [command, "--quiet"]
@@ -143,26 +231,62 @@ def _cli_ok(args: list[str], input: bytes | None = None) -> None:
 
 
 @CLI
-@given(st.lists(_line, max_size=8), st.sampled_from(["xv", "zs", "xcf", "zbud"]),
-       st.booleans())
+@given(st.lists(_line, max_size=8), st.sampled_from(["xv", "zs", "xcf", "zbud"]), st.booleans())
 def test_replay_from_stdin_is_exit_0_or_2(lines, alloc, verify):
     data = "".join(line + "\n" for line in lines).encode("utf-8", "surrogatepass")
-    _cli_ok(["replay", "--alloc", alloc, "--quiet", "--json", "-"]
-            + (["--verify"] if verify else []), input=data)
+    _cli_ok(
+        ["replay", "--alloc", alloc, "--quiet", "--json", "-"] + (["--verify"] if verify else []),
+        input=data,
+    )
 
 
 @CLI
-@given(st.sampled_from(["constant", "gauss", "uniform", "churn", "phase-change", "nope"]),
-       st.lists(st.tuples(st.sampled_from(["count", "ops", "p", "lo", "hi", "seed", "size",
-                                           "mean", "sd", "keep_small", "n_small", "x"]),
-                          st.sampled_from(["0", "1", "-1", "0.5", "2", "nan", "inf", "1e400",
-                                           "5000", "10", "", "x", "99999999999"])),
-                max_size=3))
+@given(
+    st.sampled_from(["constant", "gauss", "uniform", "churn", "phase-change", "nope"]),
+    st.lists(
+        st.tuples(
+            st.sampled_from(
+                [
+                    "count",
+                    "ops",
+                    "p",
+                    "lo",
+                    "hi",
+                    "seed",
+                    "size",
+                    "mean",
+                    "sd",
+                    "keep_small",
+                    "n_small",
+                    "x",
+                ]
+            ),
+            st.sampled_from(
+                [
+                    "0",
+                    "1",
+                    "-1",
+                    "0.5",
+                    "2",
+                    "nan",
+                    "inf",
+                    "1e400",
+                    "5000",
+                    "10",
+                    "",
+                    "x",
+                    "99999999999",
+                ]
+            ),
+        ),
+        max_size=3,
+    ),
+)
 def test_gen_trace_parameters_are_exit_0_or_2(kind, params):
     args = ["gen-trace", kind]
     for name, value in params:
         args += ["-p", f"{name}={value}"]
     names = {n for n, _ in params}
-    if not names & {"count", "ops", "n_small"}:    # keep the valid traces small
+    if not names & {"count", "ops", "n_small"}:  # keep the valid traces small
         args += ["-p", {"churn": "ops", "phase-change": "n_small"}.get(kind, "count") + "=50"]
     _cli_ok(args)

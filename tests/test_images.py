@@ -18,8 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from xcfbench.sim.images import (DigestSet, load_image, load_profile, open_container,
-                                 iter_image)
+from xcfbench.sim.images import DigestSet, iter_image, load_image, load_profile, open_container
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS_IMAGE = REPO / "corpora" / "python-strings.xcfimg"
@@ -36,17 +35,23 @@ time.sleep(600)
 def xcfbench(*args, user=None):
     pre = None
     if user is not None:
+
         def pre():
             os.setgid(user)
             os.setuid(user)
-    return subprocess.run([sys.executable, "-m", "xcfbench", *map(str, args)],
-                          capture_output=True, text=True, preexec_fn=pre, cwd=REPO)
+
+    return subprocess.run(
+        [sys.executable, "-m", "xcfbench", *map(str, args)],
+        capture_output=True,
+        text=True,
+        preexec_fn=pre,
+        cwd=REPO,
+    )
 
 
 @pytest.fixture
 def child():
-    p = subprocess.Popen(["env", "-i", PYTHON, "-c", PROGRAM], stdout=subprocess.PIPE,
-                         text=True)
+    p = subprocess.Popen(["env", "-i", PYTHON, "-c", PROGRAM], stdout=subprocess.PIPE, text=True)
     assert p.stdout.readline().strip() == "ready"
     _wait_asleep(p.pid)
     yield p
@@ -59,7 +64,8 @@ def _running(pid: int) -> bool:
     """Whether the process left the stopped state: SIGCONT is delivered asynchronously,
     so a loaded machine may show "T" for a moment after it was sent."""
     import time
-    for _ in range(300):
+
+    for _ in range(1000):
         if _state(pid) in ("S", "R"):
             return True
         time.sleep(0.01)
@@ -73,6 +79,7 @@ def _state(pid: int) -> str:
 
 def _wait_state(pid: int, state: str) -> None:
     import time
+
     for _ in range(500):
         if _state(pid) == state:
             return
@@ -84,6 +91,7 @@ def _wait_asleep(pid: int) -> None:
     """Until the child sleeps in time.sleep: between "ready" and the sleep it still writes
     (3.11's interpreter fills inline caches as it runs)."""
     import time
+
     for _ in range(200):
         time.sleep(0.01)
         with open(f"/proc/{pid}/stat") as f:
@@ -123,13 +131,13 @@ def test_capture_freeze_matches_smaps_and_mem(child, tmp_path):
         assert c.meta["complete"] is True and c.meta["kernel"] == os.uname().release
         fd = os.open(f"/proc/{child.pid}/mem", os.O_RDONLY)
         try:
-            for addr, key in zip(ps.addresses, ps.keys):
+            for addr, key in zip(ps.addresses, ps.keys, strict=False):
                 assert os.pread(fd, 4096, addr) == ps.pages[key], hex(addr)
         finally:
             os.close(fd)
         assert list(ps.addresses) == sorted(ps.addresses)
         assert len(ps.pages) == c.meta["distinct_pages"] < len(ps.keys)
-        assert len(set(ps.pages)) == len(ps.pages)       # stored once each
+        assert len(set(ps.pages)) == len(ps.pages)  # stored once each
         names = {r["name"] for r in ps.regions}
         assert "[heap]" in names and "[stack]" in names
     finally:
@@ -146,6 +154,7 @@ def test_freeze_resumes_the_process(child, tmp_path):
 def test_exit_midway_keeps_what_was_read(tmp_path):
     from xcfbench.sim.capture import CaptureStats, _capture_one
     from xcfbench.sim.images import IMAGE_MAGIC, ContainerWriter
+
     p = subprocess.Popen(["env", "-i", PYTHON, "-c", "pass"])
     p.wait()
     with open(tmp_path / "x", "wb") as f:
@@ -159,13 +168,16 @@ def _corrupt(path: Path, offset: int) -> None:
     path.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("damage, words", [
-    ("truncate", ("truncated",)),
-    ("body", ("corrupted", "body checksum")),
-    ("header", ("corrupted", "header checksum")),
-    ("future", ("format version 2", "upgrade")),
-    ("not-an-image", ("not an xcfbench page image",)),
-])
+@pytest.mark.parametrize(
+    "damage, words",
+    [
+        ("truncate", ("truncated",)),
+        ("body", ("corrupted", "body checksum")),
+        ("header", ("corrupted", "header checksum")),
+        ("future", ("format version 2", "upgrade")),
+        ("not-an-image", ("not an xcfbench page image",)),
+    ],
+)
 @pytest.mark.parametrize("command", ["run", "profile"])
 def test_damaged_image_is_refused(tmp_path, damage, words, command):
     bad = tmp_path / "bad.xcfimg"
@@ -184,8 +196,9 @@ def test_damaged_image_is_refused(tmp_path, damage, words, command):
         bad.write_bytes(b"hello\n" * 1000)
     out = tmp_path / "out"
     if command == "run":
-        r = xcfbench("run", "--fill", f"image:{bad}", "--size", "1M", "--limit", "512K",
-                     "-q", "-o", out)
+        r = xcfbench(
+            "run", "--fill", f"image:{bad}", "--size", "1M", "--limit", "512K", "-q", "-o", out
+        )
     else:
         r = xcfbench("profile", bad, "-o", out)
     one_line_error(r, *words)
@@ -194,7 +207,7 @@ def test_damaged_image_is_refused(tmp_path, damage, words, command):
 
 def test_capture_of_no_such_process(tmp_path):
     p = subprocess.Popen(["true"])
-    p.wait()                       # a PID that existed and is gone (reuse is unlikely)
+    p.wait()  # a PID that existed and is gone (reuse is unlikely)
     r = xcfbench("capture", p.pid, "-o", tmp_path / "x.img")
     one_line_error(r, f"no process {p.pid}")
     assert os.listdir(tmp_path) == []
@@ -206,9 +219,10 @@ def _main_as(uid: int, args: list[str]) -> tuple[int, str]:
     import xcfbench.cli.images  # noqa: F401  (everything capture needs, imported as root)
     import xcfbench.sim.capture  # noqa: F401
     from xcfbench.cli import main
+
     r, w = os.pipe()
     pid = os.fork()
-    if pid == 0:                                 # pragma: no cover (the child)
+    if pid == 0:  # pragma: no cover (the child)
         code = 70
         try:
             os.close(r)
@@ -235,6 +249,7 @@ def test_capture_without_permission(child):
     # As uid 65534 (nobody) we may not read our root-owned child: the honest situation of
     # a user pointing capture at someone else's process.
     import tempfile
+
     d = tempfile.mkdtemp()
     try:
         os.chmod(d, 0o777)
@@ -254,6 +269,7 @@ def test_capture_needs_pids_or_all(tmp_path):
 
 def test_digest_set_is_a_set_in_at_most_16_bytes_each():
     import random
+
     rng = random.Random(1)
     s, ref = DigestSet(), set()
     for _ in range(300_000):
@@ -266,6 +282,7 @@ def test_digest_set_is_a_set_in_at_most_16_bytes_each():
 
 # ---- profiles and --fill image: ------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def corpus_profile(tmp_path_factory):
     out = tmp_path_factory.mktemp("prof") / "p.xcfprof"
@@ -275,8 +292,7 @@ def corpus_profile(tmp_path_factory):
 
 
 def _run(fill, *extra):
-    r = xcfbench("run", "--fill", fill, "--size", "24M", "--limit", "4M", "-q", "--json",
-                 *extra)
+    r = xcfbench("run", "--fill", fill, "--size", "24M", "--limit", "4M", "-q", "--json", *extra)
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)
 
@@ -287,8 +303,9 @@ def test_run_on_a_profile_equals_the_run_on_its_image(corpus_profile, alloc):
     b = _run(f"image:{corpus_profile}", "--alloc", alloc)
     assert _strip(a["results"]) == _strip(b["results"])
     pa, pb = a["config"], b["config"]
-    assert pa["image_checksum"] == pb["image_checksum"] == open_container(
-        str(CORPUS_IMAGE)).checksum
+    assert (
+        pa["image_checksum"] == pb["image_checksum"] == open_container(str(CORPUS_IMAGE)).checksum
+    )
     assert pb["profile"] == corpus_profile.name and pa["image"] == CORPUS_IMAGE.name
 
 
@@ -313,21 +330,36 @@ def test_shuffle_is_seeded_and_recorded():
 
 def test_shuffle_order_is_a_permutation():
     from xcfbench.sim.workloads import create_workload
+
     w = create_workload(f"image:{CORPUS_IMAGE}", seed=5, shuffle=True)
     plain = create_workload(f"image:{CORPUS_IMAGE}")
     n = len(plain.order)
     assert sorted(w.key(i) for i in range(n)) == sorted(plain.key(i) for i in range(n))
     assert [w.key(i) for i in range(n)] != [plain.key(i) for i in range(n)]
-    assert w.key(n + 7) == w.key(7)                      # cycles
+    assert w.key(n + 7) == w.key(7)  # cycles
 
 
-@pytest.mark.parametrize("args, words", [
-    (("--verify",), ("--verify needs page bytes",)),
-    (("-c", "lzo1x-1-linux31"), ("does not record lzo1x-1-linux31",)),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (("--verify",), ("--verify needs page bytes",)),
+        (("-c", "lzo1x-1-linux31"), ("does not record lzo1x-1-linux31",)),
+    ],
+)
 def test_what_a_profile_cannot_do_is_refused(corpus_profile, tmp_path, args, words):
-    r = xcfbench("run", "--fill", f"image:{corpus_profile}", "--size", "1M", "--limit", "512K",
-                 "-q", "-o", tmp_path / "out.json", *args)
+    r = xcfbench(
+        "run",
+        "--fill",
+        f"image:{corpus_profile}",
+        "--size",
+        "1M",
+        "--limit",
+        "512K",
+        "-q",
+        "-o",
+        tmp_path / "out.json",
+        *args,
+    )
     one_line_error(r, *words)
     assert not (tmp_path / "out.json").exists()
 
@@ -338,6 +370,7 @@ def test_shuffle_needs_an_image_fill():
 
 def test_profile_holds_no_page_bytes_and_a_fresh_key(corpus_profile, tmp_path):
     from xcfbench.sim.images import _body
+
     c = open_container(str(corpus_profile))
     assert c.kind == "profile" and c.meta["source"]["image"] == CORPUS_IMAGE.name
     body = b"".join(_body(c))
@@ -347,24 +380,27 @@ def test_profile_holds_no_page_bytes_and_a_fresh_key(corpus_profile, tmp_path):
         if len(set(chunk)) > 4:
             assert chunk not in body
     ps = load_profile(c)
-    assert list(ps.keys) == list(image.keys)          # duplicates still seen
+    assert list(ps.keys) == list(image.keys)  # duplicates still seen
     again = tmp_path / "again.xcfprof"
     assert xcfbench("profile", CORPUS_IMAGE, "-c", "lzo1x-1", "-o", again).returncode == 0
     ps2 = load_profile(open_container(str(again)))
-    assert not set(ps.hashes) & set(ps2.hashes)          # a new key each time
+    assert not set(ps.hashes) & set(ps2.hashes)  # a new key each time
     assert list(ps.lengths[0]) == list(ps2.lengths[0])
 
 
 def test_profile_records_every_registered_compressor_and_call(tmp_path):
     from xcfbench.cli.images import profile_compressors
     from xcfbench.sim.compressors import COMPRESSORS
+
     comps = profile_compressors((), ())
     assert {(c.name, c.call) for c in comps} == {
-        (name, call) for name, cls in COMPRESSORS.items() for call in cls.calls}
+        (name, call) for name, cls in COMPRESSORS.items() for call in cls.calls
+    }
 
 
 def test_profile_flags_zero_and_same_filled(tmp_path):
     from xcfbench.sim.images import FLAG_SAME, FLAG_ZERO
+
     image = load_image(open_container(str(CORPUS_IMAGE)))
     ps = load_profile(open_container(str(_profile_of(tmp_path))))
     for k, page in enumerate(image.pages):
@@ -387,8 +423,19 @@ def test_corpus_image_provenance():
 
 
 def test_seed_experiment_on_the_corpus_image():
-    r = xcfbench("compare", "--alloc", "xv,xcf", "--fill", f"image:{CORPUS_IMAGE}",
-                 "--size", "64M", "--limit", "32M", "-q", "--json")
+    r = xcfbench(
+        "compare",
+        "--alloc",
+        "xv,xcf",
+        "--fill",
+        f"image:{CORPUS_IMAGE}",
+        "--size",
+        "64M",
+        "--limit",
+        "32M",
+        "-q",
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     rows = json.loads(r.stdout)["results"]
     assert [row["allocator"] for row in rows] == ["xvmalloc", "xcfmalloc"]
@@ -404,6 +451,7 @@ SAMPLES = REPO / "tests" / "data" / "bpftrace"
 @pytest.mark.parametrize("ext", ["", ".gz", ".xz", ".zst"])
 def test_import_of_hand_written_samples_is_byte_for_byte(tmp_path, name, ext):
     from xcfbench.compressed_io import close_text_stream, open_text_stream
+
     out = tmp_path / f"{name}.trace{ext}"
     r = xcfbench("import", SAMPLES / f"{name}.raw", "-o", out)
     assert r.returncode == 0, r.stderr
@@ -419,13 +467,14 @@ def test_import_of_hand_written_samples_is_byte_for_byte(tmp_path, name, ext):
 @pytest.mark.parametrize("ext", [".gz", ".xz", ".zst"])
 def test_import_reads_compressed_recordings_and_refuses_truncated_ones(tmp_path, ext):
     from xcfbench.compressed_io import atomic_text_output
+
     raw = tmp_path / f"edge.raw{ext}"
     with atomic_text_output(str(raw)) as f:
         f.write((SAMPLES / "edge.raw").read_text() * 20)
     r = xcfbench("import", raw, "-o", tmp_path / "t.trace")
     assert r.returncode == 0, r.stderr
     data = raw.read_bytes()
-    raw.write_bytes(data[:len(data) // 2])
+    raw.write_bytes(data[: len(data) // 2])
     one_line_error(xcfbench("import", raw, "-o", tmp_path / "u.trace"))
     assert not (tmp_path / "u.trace").exists()
 
@@ -456,6 +505,7 @@ def test_record_prints_the_bpftrace_program():
 @pytest.mark.parametrize("ext", [".gz", ".xz", ".zst"])
 def test_gen_trace_writes_compressed_by_extension(tmp_path, ext):
     from xcfbench.compressed_io import close_text_stream, open_text_stream
+
     plain, packed = tmp_path / "c.trace", tmp_path / f"c.trace{ext}"
     assert xcfbench("gen-trace", "churn", "-p", "ops=2000", "-o", plain).returncode == 0
     assert xcfbench("gen-trace", "churn", "-p", "ops=2000", "-o", packed).returncode == 0
@@ -469,23 +519,31 @@ def test_gen_trace_writes_compressed_by_extension(tmp_path, ext):
 
 def test_frozen_stops_and_always_resumes(child):
     from xcfbench.sim.capture import frozen
+
+    before = signal.getsignal(signal.SIGTERM)  # another test's CLI may have set one
     with frozen([child.pid]):
         assert _state(child.pid) == "T"
     assert _running(child.pid)
     with pytest.raises(KeyboardInterrupt):
         with frozen([child.pid]):
             assert _state(child.pid) == "T"
-            os.kill(os.getpid(), signal.SIGTERM)     # raises here; SIGCONT still sent
+            os.kill(os.getpid(), signal.SIGTERM)  # raises here; SIGCONT still sent
             import time
+
             time.sleep(5)
     assert _running(child.pid)
-    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    assert signal.getsignal(signal.SIGTERM) == before
 
 
 def test_capture_of_two_processes_names_both(tmp_path):
-    kids = [subprocess.Popen(["env", "-i", PYTHON, "-c",
-                              "import time; print('ready', flush=True); time.sleep(600)"],
-                             stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    kids = [
+        subprocess.Popen(
+            ["env", "-i", PYTHON, "-c", "import time; print('ready', flush=True); time.sleep(600)"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     try:
         for k in kids:
             assert k.stdout.readline().strip() == "ready"
@@ -495,7 +553,7 @@ def test_capture_of_two_processes_names_both(tmp_path):
         ps = load_image(open_container(str(out)))
         assert [p["pid"] for p in ps.processes] == [k.pid for k in kids]
         assert {reg["pid"] for reg in ps.regions} == {k.pid for k in kids}
-        assert len(ps.pages) < len(ps.keys)    # the two interpreters share many pages
+        assert len(ps.pages) < len(ps.keys)  # the two interpreters share many pages
     finally:
         for k in kids:
             k.kill()

@@ -24,14 +24,16 @@ DECODABLE = tuple(n for n in KERNEL if n != "842")
 def reference():
     raw = lzma.decompress((REF / "pages.bin.xz").read_bytes())
     meta = json.loads((REF / "sizes.json").read_text())
-    pages = [raw[i:i + 4096] for i in range(0, len(raw), 4096)]
+    pages = [raw[i : i + 4096] for i in range(0, len(raw), 4096)]
     assert len(pages) == meta["count"] == len(meta["pages"]) == 1990
     return pages, meta["pages"]
 
 
 def test_reference_pages_are_the_recorded_ones(reference):
     pages, rows = reference
-    assert all(hashlib.sha256(p).hexdigest() == r["sha256"] for p, r in zip(pages, rows))
+    assert all(
+        hashlib.sha256(p).hexdigest() == r["sha256"] for p, r in zip(pages, rows, strict=True)
+    )
 
 
 @pytest.mark.parametrize("call", ["zram", "zswap"])
@@ -41,7 +43,9 @@ def test_kernel_length_on_every_reference_page(reference, name, call):
     comp = create_compressor(name, call)
     got = [comp.size(p) for p in pages]
     want = [r[call][name] for r in rows]
-    bad = [(i, rows[i]["kind"], g, w) for i, (g, w) in enumerate(zip(got, want)) if g != w]
+    bad = [
+        (i, rows[i]["kind"], g, w) for i, (g, w) in enumerate(zip(got, want, strict=True)) if g != w
+    ]
     assert not bad, f"{len(bad)} of 1990 differ, first {bad[:5]}"
 
 
@@ -87,12 +91,26 @@ def test_page_cache_verify_path_uses_compress():
     assert comp.decompress(cache.compressed(0)) == bytes(4096)
 
 
-@pytest.mark.parametrize("name, level, ok", [
-    ("lzo", 1, False), ("lzo-rle", 1, False), ("842", 1, False),
-    ("lz4", 1, True), ("lz4", 0, False), ("lz4hc", 9, True), ("lz4hc", 1, True),
-    ("lz4hc", 12, False), ("lz4hc", 17, False), ("zstd", -5, True), ("zstd", 22, True),
-    ("zstd", 23, False), ("deflate", -1, True), ("deflate", 9, True), ("deflate", 10, False),
-])
+@pytest.mark.parametrize(
+    "name, level, ok",
+    [
+        ("lzo", 1, False),
+        ("lzo-rle", 1, False),
+        ("842", 1, False),
+        ("lz4", 1, True),
+        ("lz4", 0, False),
+        ("lz4hc", 9, True),
+        ("lz4hc", 1, True),
+        ("lz4hc", 12, False),
+        ("lz4hc", 17, False),
+        ("zstd", -5, True),
+        ("zstd", 22, True),
+        ("zstd", 23, False),
+        ("deflate", -1, True),
+        ("deflate", 9, True),
+        ("deflate", 10, False),
+    ],
+)
 def test_levels(name, level, ok):
     if ok:
         assert create_compressor(name, level=level).level == level
@@ -115,11 +133,12 @@ def test_levels_change_sizes():
     text = (REF / "README.md").read_bytes()[:4096]
     sizes = {lvl: create_compressor("zstd", level=lvl).size(text) for lvl in (-5, 3, 19)}
     assert sizes[-5] > sizes[3] >= sizes[19]
-    assert create_compressor("deflate", level=1).size(text) >= create_compressor(
-        "deflate").size(text)
+    assert create_compressor("deflate", level=1).size(text) >= create_compressor("deflate").size(
+        text
+    )
 
 
 def test_registry_names():
     assert set(KERNEL) < set(COMPRESSORS)
     assert "lzo1x-1" in COMPRESSORS and "lzo1x-1-linux31" in COMPRESSORS
-    assert COMPRESSORS["lzo"].__name__ == "KernelLzo"       # no longer python-lzo
+    assert COMPRESSORS["lzo"].__name__ == "KernelLzo"  # no longer python-lzo

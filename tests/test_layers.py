@@ -41,7 +41,7 @@ def import_graph(root: Path) -> dict[str, set[str]]:
                 base = node.module or ""
                 if node.level:
                     here = name.split(".") if is_pkg else name.split(".")[:-1]
-                    here = here[:len(here) - node.level + 1]
+                    here = here[: len(here) - node.level + 1]
                     base = ".".join(here + ([base] if base else []))
                 targets.add(base)
                 # "from pkg import module" names a module, not an attribute
@@ -131,12 +131,14 @@ def test_the_checks_catch_a_cycle_and_an_upward_import(tmp_path):
 
 
 def test_simulation_and_results_load_neither_click_nor_rich():
-    code = ("import sys, xcfbench.sim.engine, xcfbench.sim.trace, xcfbench.sim.allocators, "
-            "xcfbench.sim.frontends, xcfbench.sim.compressors, xcfbench.results.document, "
-            "xcfbench.results.metrics, xcfbench.results.compare, xcfbench.results.sweep, "
-            "xcfbench.results.published; "
-            "bad = sorted(m for m in sys.modules "
-            "if m.split('.')[0] in ('click', 'rich', 'matplotlib', 'plotext')); "
-            "print(','.join(bad))")
+    code = (
+        "import sys, xcfbench.sim.engine, xcfbench.sim.trace, xcfbench.sim.allocators, "
+        "xcfbench.sim.frontends, xcfbench.sim.compressors, xcfbench.results.document, "
+        "xcfbench.results.metrics, xcfbench.results.compare, xcfbench.results.sweep, "
+        "xcfbench.results.published; "
+        "bad = sorted(m for m in sys.modules "
+        "if m.split('.')[0] in ('click', 'rich', 'matplotlib', 'plotext')); "
+        "print(','.join(bad))"
+    )
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert p.stdout.strip() == ""

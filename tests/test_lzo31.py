@@ -15,7 +15,8 @@ import os
 import random
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from xcfbench.sim.compressors import lzo31
 
@@ -34,8 +35,7 @@ KERNEL_PAGE_SIZES = {
 }
 
 # Spec §4.3: 02 00x5 20 00x15 e9 00 00 11 00 00.
-ZERO_PAGE_OUTPUT = (b"\x02" + bytes(5) + b"\x20" + bytes(15) + b"\xe9\x00\x00"
-                    + b"\x11\x00\x00")
+ZERO_PAGE_OUTPUT = b"\x02" + bytes(5) + b"\x20" + bytes(15) + b"\xe9\x00\x00" + b"\x11\x00\x00"
 
 
 # -- the spec's pseudocode, transcribed as literally as possible --------------------------
@@ -78,12 +78,12 @@ def reference_compress(b: bytes) -> bytes:
                     h = kernel_hash2(h)
                 c = dictionary[h]
                 if c is None or c == ip or ip - c > 0xBFFF:
-                    break                                   # (a)
+                    break  # (a)
                 if ip - c <= 0x800 or b[c + 3] == b[ip + 3]:
-                    try_it = True                           # (b)
+                    try_it = True  # (b)
                     break
             dictionary[h] = ip
-            if not (try_it and b[c:c + 3] == b[ip:ip + 3]):
+            if not (try_it and b[c : c + 3] == b[ip : ip + 3]):
                 ip += 1
                 if ip >= ip_end:
                     break
@@ -104,8 +104,9 @@ def reference_compress(b: bytes) -> bytes:
                     out += bytes([32 | (length - 2), (o & 63) << 2, o >> 6])
                 else:
                     o = off - 0x4000
-                    out += bytes([16 | (o & 0x4000) >> 11 | (length - 2),
-                                  (o & 63) << 2, o >> 6 & 0xFF])  # C: unsigned char
+                    out += bytes(
+                        [16 | (o & 0x4000) >> 11 | (length - 2), (o & 63) << 2, o >> 6 & 0xFF]
+                    )  # C: unsigned char
             else:
                 while ip + length < n and b[c + length] == b[ip + length]:
                     length += 1
@@ -166,10 +167,10 @@ def walk_steps(stream: bytes) -> tuple[bytes, list[tuple[str, int, int]]]:
         nonlocal i
         if t:
             steps.append(("lit", len(out), t))
-        out.extend(stream[i:i + t])
+        out.extend(stream[i : i + t])
         i += t
 
-    trailing = 0                # literals after the last instruction (state)
+    trailing = 0  # literals after the last instruction (state)
     if stream[0] > 17:
         i = 1
         literals(stream[0] - 17)
@@ -245,7 +246,7 @@ def test_licence_page_sizes_match_kernel(name, index, size):
         pytest.skip(f"{path} is not on this machine; the spec measured its pages")
     with open(path, "rb") as f:
         text = f.read()
-    page = text[index * PAGE:(index + 1) * PAGE]
+    page = text[index * PAGE : (index + 1) * PAGE]
     if len(page) != PAGE:
         pytest.skip(f"{path} differs from the spec's copy: page {index} is not full")
     out = lzo31.compress(page)
@@ -271,8 +272,9 @@ def test_short_inputs_are_one_literal_run():
         data = bytes(range(1, n + 1))
         expected = (bytes([17 + n]) + data if n else b"") + b"\x11\x00\x00"
         assert lzo31.compress(data) == expected
-        assert lzo31.compress(bytes(n)) == (bytes([17 + n]) + bytes(n) if n else b"") \
-            + b"\x11\x00\x00"
+        assert (
+            lzo31.compress(bytes(n)) == (bytes([17 + n]) + bytes(n) if n else b"") + b"\x11\x00\x00"
+        )
 
 
 def test_lengths_around_the_search_threshold():
@@ -284,21 +286,29 @@ def test_lengths_around_the_search_threshold():
             roundtrip(data, out)
 
 
-@pytest.mark.parametrize("n, head", [(238, bytes([255])), (239, bytes([0, 221])),
-                                     (500, bytes([0, 0, 227]))])
+@pytest.mark.parametrize(
+    "n, head", [(238, bytes([255])), (239, bytes([0, 221])), (500, bytes([0, 0, 227]))]
+)
 def test_first_literal_run_forms(n, head):
     # No match at all: a single run, as one byte 17+t up to 238, else 0 + extension.
     data = bytes(range(256))[:n] if n <= 256 else random.Random(n).randbytes(n)
     out = lzo31.compress(data)
-    assert out[:len(head)] == head
-    assert out[len(head):] == data + b"\x11\x00\x00"
+    assert out[: len(head)] == head
+    assert out[len(head) :] == data + b"\x11\x00\x00"
 
 
 def test_far_matches_use_m4_and_long_lengths_use_extensions():
     rng = random.Random(11)
     head = rng.randbytes(300)
-    data = (head + bytes(0x4200) + head + rng.randbytes(40) + b"x" * 700
-            + b"<qwerty-qwertz>" + head[:12])
+    data = (
+        head
+        + bytes(0x4200)
+        + head
+        + rng.randbytes(40)
+        + b"x" * 700
+        + b"<qwerty-qwertz>"
+        + head[:12]
+    )
     out = lzo31.compress(data)
     assert out == reference_compress(data)
     roundtrip(data, out)
@@ -310,8 +320,9 @@ def test_short_m4_codes():
     # 4..8-byte repeats from more than 0x4000 back, nothing closer.
     rng = random.Random(12)
     words = [rng.randbytes(6) for _ in range(40)]
-    data = b"".join(words) + rng.randbytes(0x4400) + b"".join(
-        w[:5] + rng.randbytes(3) for w in words)
+    data = (
+        b"".join(words) + rng.randbytes(0x4400) + b"".join(w[:5] + rng.randbytes(3) for w in words)
+    )
     out = lzo31.compress(data)
     assert out == reference_compress(data)
     roundtrip(data, out)
@@ -321,7 +332,7 @@ def test_short_m4_codes():
 def expected_code(distance, length):
     """What §4.2 emits for a match the first probe finds (None: it stays a literal)."""
     if distance > 0xBFFF or (length == 3 and distance > 0x800):
-        return None                  # too far; or a 3-byte match not worth an M3/M4
+        return None  # too far; or a 3-byte match not worth an M3/M4
     if distance <= 0x800 and length <= 8:
         return "M2"
     if distance <= 0x4000:
@@ -329,8 +340,7 @@ def expected_code(distance, length):
     return "M4" if length <= 9 else "M4+ext"
 
 
-@pytest.mark.parametrize("distance", [0x7FF, 0x800, 0x801, 0x3FFF, 0x4000, 0x4001, 0xBFFF,
-                                      0xC000])
+@pytest.mark.parametrize("distance", [0x7FF, 0x800, 0x801, 0x3FFF, 0x4000, 0x4001, 0xBFFF, 0xC000])
 @pytest.mark.parametrize("length", [3, 4, 8, 9, 10, 33, 34, 300])
 def test_distance_and_length_boundaries(distance, length):
     # pattern ... zeros ... twin at exactly `distance`, agreeing on `length` bytes.
@@ -348,8 +358,13 @@ def test_distance_and_length_boundaries(distance, length):
         if kernel_hash(window, 0) not in later | {kernel_hash2(h) for h in later}:
             break
     twin = pattern[:length] + bytes([pattern[length] ^ (0x08 if length == 3 else 0x80)])
-    data = (head + pattern + bytes(distance - len(pattern)) + twin
-            + bytes(rng.randrange(1, 256) for _ in range(16)))
+    data = (
+        head
+        + pattern
+        + bytes(distance - len(pattern))
+        + twin
+        + bytes(rng.randrange(1, 256) for _ in range(16))
+    )
     out = lzo31.compress(data)
     assert out == reference_compress(data)
     roundtrip(data, out)
@@ -366,22 +381,23 @@ def test_distance_and_length_boundaries(distance, length):
 MAX_LEN = 8192
 
 runs = st.lists(st.tuples(st.integers(0, 255), st.integers(1, 700)), max_size=40).map(
-    lambda parts: b"".join(bytes([v]) * k for v, k in parts)[:MAX_LEN])
+    lambda parts: b"".join(bytes([v]) * k for v, k in parts)[:MAX_LEN]
+)
 
 repeated_words = st.tuples(
     st.lists(st.binary(min_size=1, max_size=12), min_size=1, max_size=10),
     st.lists(st.integers(0, 9), max_size=1500),
 ).map(lambda wi: b"".join(wi[0][i % len(wi[0])] for i in wi[1])[:MAX_LEN])
 
-small_alphabet = st.tuples(st.integers(0, 2**32), st.integers(0, MAX_LEN),
-                           st.integers(1, 6)).map(
-    lambda s: bytes(random.Random(s[0]).randrange(s[2]) for _ in range(s[1])))
+small_alphabet = st.tuples(st.integers(0, 2**32), st.integers(0, MAX_LEN), st.integers(1, 6)).map(
+    lambda s: bytes(random.Random(s[0]).randrange(s[2]) for _ in range(s[1]))
+)
 
 random_bytes = st.tuples(st.integers(0, 2**32), st.integers(0, MAX_LEN)).map(
-    lambda s: random.Random(s[0]).randbytes(s[1]))
+    lambda s: random.Random(s[0]).randbytes(s[1])
+)
 
-inputs = st.one_of(st.binary(max_size=64), runs, repeated_words, small_alphabet,
-                   random_bytes)
+inputs = st.one_of(st.binary(max_size=64), runs, repeated_words, small_alphabet, random_bytes)
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])

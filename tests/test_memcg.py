@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from xcfbench.errors import InputError
 from xcfbench.sim.memcg import MemCg
@@ -17,7 +18,7 @@ def test_seed_geometry_sequential_writes():
     assert cg.capacity == 65184
     assert len(evicted) == 65888 == cg.evictions
     assert cg.reclaims == 2059
-    assert evicted == list(range(65888))           # oldest first
+    assert evicted == list(range(65888))  # oldest first
     assert cg.resident_pages == 65184
 
 
@@ -46,7 +47,7 @@ def test_resident_never_exceeds_capacity_and_evicts_least_recent(refs, batch, ca
         if p in recency:
             recency.remove(p)
         else:
-            del recency[:len(expected)]
+            del recency[: len(expected)]
         recency.append(p)
         assert cg.resident_pages <= cap
 

@@ -13,8 +13,11 @@ REPO = Path(__file__).resolve().parents[1]
 def test_every_package_of_the_tree_is_listed():
     config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
     listed = set(config["tool"]["setuptools"]["packages"])
-    tree = {".".join(p.relative_to(REPO).parts) for p in (REPO / "xcfbench").rglob("*")
-            if p.is_dir() and p.name != "__pycache__" and any(p.glob("*.py"))}
+    tree = {
+        ".".join(p.relative_to(REPO).parts)
+        for p in (REPO / "xcfbench").rglob("*")
+        if p.is_dir() and p.name != "__pycache__" and any(p.glob("*.py"))
+    }
     assert tree | {"xcfbench", "xcfbench.corpora"} == listed
 
 

@@ -38,7 +38,7 @@ def ref_file(tmp_path_factory):
 def test_flags_as_zram_tests_them():
     assert same_filled(bytes(4096))
     assert same_filled(b"\x01\x02\x03\x04\x05\x06\x07\x08" * 512)
-    assert same_filled(b"\x01\x02\x03\x04" * 1024)        # its 8-byte words are equal
+    assert same_filled(b"\x01\x02\x03\x04" * 1024)  # its 8-byte words are equal
     assert not same_filled(b"\x01\x02\x03\x04\x05\x06\x07\x08" * 511 + bytes(8))
 
 
@@ -48,7 +48,7 @@ def test_summary_matches_the_kernel_on_the_reference(ref_file):
     stats = PageStats(names)
     raw = ref_file.read_bytes()
     for i in range(0, len(raw), 4096):
-        row = stats.add(raw[i:i + 4096])
+        row = stats.add(raw[i : i + 4096])
         ref = meta[row["page"]]
         assert row["zero"] == ref["zero"] and row["same_filled"] == ref["same_filled"]
         assert all(row[n] == ref["zram"][n] for n in names)
@@ -80,17 +80,19 @@ def test_json_lines_and_plot(capsys, tmp_path):
 
 
 def test_csv_rows_and_zswap_call(capsys, ref_file):
-    code, out, err = run_main(capsys, ["pages", str(ref_file), "-c", "deflate", "--call", "zswap",
-                                       "--format", "csv"])
+    code, out, err = run_main(
+        capsys, ["pages", str(ref_file), "-c", "deflate", "--call", "zswap", "--format", "csv"]
+    )
     assert code == 0, err
     rows = out.splitlines()
     assert rows[0] == "page,zero,same_filled,deflate" and len(rows) == 1991
-    assert sum(r.endswith(",") for r in rows[1:]) == 92        # deflate's zswap rejections
+    assert sum(r.endswith(",") for r in rows[1:]) == 92  # deflate's zswap rejections
 
 
 def test_table_and_levels(capsys):
-    code, out, err = run_main(capsys, ["pages", str(CORPUS), "-c", "zstd", "--comp-opt",
-                                       "level=19"])
+    code, out, err = run_main(
+        capsys, ["pages", str(CORPUS), "-c", "zstd", "--comp-opt", "level=19"]
+    )
     assert code == 0, err
     assert "zstd" in out and "huge_class_size 3625" in out
 
@@ -102,18 +104,24 @@ def test_chain_size_changes_huge_class(capsys):
 
 def test_stdin_is_a_stream():
     data = CORPUS.read_bytes()[:10000]
-    res = subprocess.run([sys.executable, "-m", "xcfbench", "pages", "-", "-c", "lzo",
-                          "--format", "csv"], input=data, capture_output=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "xcfbench", "pages", "-", "-c", "lzo", "--format", "csv"],
+        input=data,
+        capture_output=True,
+    )
     assert res.returncode == 0, res.stderr
-    assert len(res.stdout.decode().splitlines()) == 1 + 3         # 2 pages and a padded one
+    assert len(res.stdout.decode().splitlines()) == 1 + 3  # 2 pages and a padded one
 
 
-@pytest.mark.parametrize("args, message", [
-    (["-c", "nope"], "unknown compressor"),
-    (["-c", "lzo", "--comp-opt", "level=3"], "takes no level"),
-    (["-c", "lz4hc", "--comp-opt", "level=12"], "not reproducible"),
-    (["-c", "zstd", "--comp-opt", "level=99"], "out of range"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["-c", "nope"], "unknown compressor"),
+        (["-c", "lzo", "--comp-opt", "level=3"], "takes no level"),
+        (["-c", "lz4hc", "--comp-opt", "level=12"], "not reproducible"),
+        (["-c", "zstd", "--comp-opt", "level=99"], "out of range"),
+    ],
+)
 def test_bad_compressor_input_is_one_line(capsys, args, message):
     code, out, err = run_main(capsys, ["pages", str(CORPUS), *args])
     assert code == 2 and out == ""
@@ -122,9 +130,13 @@ def test_bad_compressor_input_is_one_line(capsys, args, message):
 
 @pytest.mark.parametrize("what", ["empty", "missing", "directory", "device", "unreadable"])
 def test_bad_files_are_one_line(capsys, tmp_path, what):
-    path = {"empty": tmp_path / "empty", "missing": tmp_path / "missing",
-            "directory": tmp_path, "device": Path("/dev/null"),
-            "unreadable": tmp_path / "secret"}[what]
+    path = {
+        "empty": tmp_path / "empty",
+        "missing": tmp_path / "missing",
+        "directory": tmp_path,
+        "device": Path("/dev/null"),
+        "unreadable": tmp_path / "secret",
+    }[what]
     if what == "empty":
         path.write_bytes(b"")
     if what == "unreadable":
@@ -132,9 +144,21 @@ def test_bad_files_are_one_line(capsys, tmp_path, what):
             pytest.skip("root reads everything")
         path.write_bytes(b"x")
         path.chmod(0)
-    for args in (["pages", str(path)],
-                 ["run", "--alloc", "ideal", "--fill", f"file:{path}", "--size", "1M",
-                  "--limit", "512K", "--quiet"]):
+    for args in (
+        ["pages", str(path)],
+        [
+            "run",
+            "--alloc",
+            "ideal",
+            "--fill",
+            f"file:{path}",
+            "--size",
+            "1M",
+            "--limit",
+            "512K",
+            "--quiet",
+        ],
+    ):
         code, out, err = run_main(capsys, args)
         assert code == 2 and out == "", (args, err)
         assert err.count("\n") == 1 and str(path) in err
@@ -158,14 +182,35 @@ def test_file_fill_shares_the_text_fill_pages(tmp_path):
 
 def test_file_fill_runs_and_verifies(tmp_path, ref_file):
     for comp in ("lzo-rle", "lz4", "zstd", "deflate"):
-        cfg = RunConfig(alloc="zsmalloc", fill=f"file:{ref_file}", arch="x86_64",
-                        compressor=comp, size_bytes=4 << 20, limit_bytes=2 << 20,
-                        verify=True, overhead_pages=0)
+        cfg = RunConfig(
+            alloc="zsmalloc",
+            fill=f"file:{ref_file}",
+            arch="x86_64",
+            compressor=comp,
+            size_bytes=4 << 20,
+            limit_bytes=2 << 20,
+            verify=True,
+            overhead_pages=0,
+        )
         res = run(cfg)
         assert res.verify_errors == 0 and res.curr_pages > 0
 
 
 def test_verify_refuses_842(capsys):
-    code, _, err = run_main(capsys, ["run", "--fill", "zero", "-c", "842", "--verify",
-                                     "--size", "1M", "--limit", "512K", "--quiet"])
+    code, _, err = run_main(
+        capsys,
+        [
+            "run",
+            "--fill",
+            "zero",
+            "-c",
+            "842",
+            "--verify",
+            "--size",
+            "1M",
+            "--limit",
+            "512K",
+            "--quiet",
+        ],
+    )
     assert code == 2 and "--verify needs a decoder" in err

@@ -10,9 +10,19 @@ from xcfbench.sim.trace import replay
 
 from .conftest import load_trace, reference_cases
 
-FIELDS = ("pool_pages", "peak_pool_pages", "pages_held", "failed_allocs", "frees_of_failed",
-          "live_objects", "live_bytes", "allocs", "frees", "peak_live_objects",
-          "peak_live_bytes")
+FIELDS = (
+    "pool_pages",
+    "peak_pool_pages",
+    "pages_held",
+    "failed_allocs",
+    "frees_of_failed",
+    "live_objects",
+    "live_bytes",
+    "allocs",
+    "frees",
+    "peak_live_objects",
+    "peak_live_bytes",
+)
 # Fields only some allocators report, compared wherever the reference has them.
 OPTIONAL = ("desc_count", "pool_pages_after_compact", "huge_class_size")
 
@@ -26,10 +36,12 @@ def test_replay_matches_kernel(trace, alloc, arch, expected):
     assert {k: got.get(k) for k in want} == want
 
 
-@pytest.mark.parametrize("trace", ["seed-zero.trace", "seed-text-like.trace", "uniform.trace",
-                                   "churn.trace"])
-@pytest.mark.parametrize("alloc", ["xvmalloc", "xcfmalloc", "xcfmalloc-v1", "zsmalloc",
-                                   "zbud", "z3fold", "zblock"])
+@pytest.mark.parametrize(
+    "trace", ["seed-zero.trace", "seed-text-like.trace", "uniform.trace", "churn.trace"]
+)
+@pytest.mark.parametrize(
+    "alloc", ["xvmalloc", "xcfmalloc", "xcfmalloc-v1", "zsmalloc", "zbud", "z3fold", "zblock"]
+)
 def test_verify_keeps_every_byte(trace, alloc):
     """With real page buffers every object reads back intact (after compaction too), and
     the accounting is the same as without them."""
@@ -38,6 +50,9 @@ def test_verify_keeps_every_byte(trace, alloc):
     plain = replay(load_trace(trace), alloc, arch, compact=compact)
     checked = replay(load_trace(trace), alloc, arch, compact=compact, verify=True)
     assert checked.verify_errors == 0
-    assert (checked.pool_pages, checked.peak_pool_pages, checked.pages_held,
-            checked.pool_pages_after_compact) == (plain.pool_pages, plain.peak_pool_pages,
-                                                  plain.pages_held, plain.pool_pages_after_compact)
+    assert (
+        checked.pool_pages,
+        checked.peak_pool_pages,
+        checked.pages_held,
+        checked.pool_pages_after_compact,
+    ) == (plain.pool_pages, plain.peak_pool_pages, plain.pages_held, plain.pool_pages_after_compact)

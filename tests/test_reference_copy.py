@@ -26,6 +26,9 @@ def test_every_reference_file_has_its_recorded_digest():
 
 
 def test_no_reference_file_is_unlisted():
-    on_disk = {str(p.relative_to(REFERENCE)) for p in REFERENCE.rglob("*")
-               if p.is_file() and p.name != "MANIFEST"}
+    on_disk = {
+        str(p.relative_to(REFERENCE))
+        for p in REFERENCE.rglob("*")
+        if p.is_file() and p.name != "MANIFEST"
+    }
     assert on_disk == set(_manifest())

@@ -6,20 +6,25 @@ import json
 
 import pytest
 
+from xcfbench.results.document import document, dumps
+from xcfbench.results.published import SEED_ROWS
 from xcfbench.sim.config import RunConfig
 from xcfbench.sim.engine import run
-from xcfbench.results.published import SEED_ROWS
-from xcfbench.results.document import document, dumps
 
 # How close a faithful re-run must come to each printed figure (issue #2).
-TOLERANCE_POINTS = {("xvmalloc", "zero"): 0.2, ("xcfmalloc", "zero"): 0.1,
-                    ("xvmalloc", "text"): 0.1, ("xcfmalloc", "text"): 1.0}
+TOLERANCE_POINTS = {
+    ("xvmalloc", "zero"): 0.2,
+    ("xcfmalloc", "zero"): 0.1,
+    ("xvmalloc", "text"): 0.1,
+    ("xcfmalloc", "text"): 1.0,
+}
 
 
 @pytest.fixture(scope="module")
 def seed_results():
-    return {(row.alloc, row.fill): run(RunConfig(alloc=row.alloc, fill=row.fill))
-            for row in SEED_ROWS}
+    return {
+        (row.alloc, row.fill): run(RunConfig(alloc=row.alloc, fill=row.fill)) for row in SEED_ROWS
+    }
 
 
 @pytest.mark.parametrize("row", SEED_ROWS, ids=lambda r: f"{r.alloc}-{r.fill}")
@@ -28,16 +33,18 @@ def test_seed_case_within_tolerance(seed_results, row):
     assert abs(r.curr_pages - row.curr_pages) <= 0.005 * row.curr_pages
     tol = TOLERANCE_POINTS[(row.alloc, row.fill)]
     assert abs(r.effective_compression_pct - row.effective_compression_pct) <= tol
-    assert r.failed_puts == 0       # "all swapped pages were captured by frontswap"
+    assert r.failed_puts == 0  # "all swapped pages were captured by frontswap"
 
 
 def test_seed_exact_counts(seed_results):
     """The defaults are deterministic: these are the figures the README records."""
     got = {k: (r.curr_pages, r.zv_page_count, r.zv_desc_count) for k, r in seed_results.items()}
-    assert got == {("xvmalloc", "zero"): (65888, 1373, None),
-                   ("xvmalloc", "text"): (65888, 65888, None),
-                   ("xcfmalloc", "zero"): (65888, 2059, 65888),
-                   ("xcfmalloc", "text"): (65888, 50875, 115340)}
+    assert got == {
+        ("xvmalloc", "zero"): (65888, 1373, None),
+        ("xvmalloc", "text"): (65888, 65888, None),
+        ("xcfmalloc", "zero"): (65888, 2059, 65888),
+        ("xcfmalloc", "text"): (65888, 50875, 115340),
+    }
 
 
 def test_effective_compression_is_the_letters_formula(seed_results):
@@ -52,7 +59,7 @@ def test_kernel_lzo_zero_page_gives_the_specs_vectors():
     xv = run(RunConfig(alloc="xvmalloc", fill="zero", compressor="lzo1x-1-linux31"))
     xcf = run(RunConfig(alloc="xcfmalloc", fill="zero", compressor="lzo1x-1-linux31"))
     assert xv.compr_data_size == 28 * xv.curr_pages
-    assert xv.zv_page_count == -(-65888 // 60)                  # 60 objects a page
+    assert xv.zv_page_count == -(-65888 // 60)  # 60 objects a page
     assert (xcf.zv_page_count, xcf.zv_desc_count) == (2059, 65888)
 
 
@@ -66,8 +73,7 @@ def test_same_config_gives_identical_json():
 @pytest.mark.parametrize("alloc", ["xvmalloc", "xcfmalloc", "zsmalloc", "z3fold"])
 @pytest.mark.parametrize("fill", ["text", "zero-tagged"])
 def test_verify_reads_back_and_decompresses_every_page(alloc, fill):
-    cfg = RunConfig(alloc=alloc, fill=fill, size_bytes=24 << 20, limit_bytes=12 << 20,
-                    verify=True)
+    cfg = RunConfig(alloc=alloc, fill=fill, size_bytes=24 << 20, limit_bytes=12 << 20, verify=True)
     r = run(cfg)
     plain = run(RunConfig(alloc=alloc, fill=fill, size_bytes=24 << 20, limit_bytes=12 << 20))
     assert r.verify_errors == 0 and r.curr_pages == 3072 + 352

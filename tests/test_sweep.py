@@ -12,20 +12,24 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from xcfbench.results import sweep as sweep_mod
 from xcfbench.cli import cli
-from xcfbench.sim.config import RunConfig
 from xcfbench.errors import InputError
+from xcfbench.results import sweep as sweep_mod
 from xcfbench.results.compare import load_source
 from xcfbench.results.sweep import config_key, expand, read_results, run_sweep
+from xcfbench.sim.config import RunConfig
 
 SMALL = dict(size_bytes=8 << 20, limit_bytes=4 << 20)
 CLI_SMALL = ["--size", "8M", "--limit", "4M", "--quiet"]
 
 
 def configs(*allocs: str, fills=("zero",), archs=("i386",)) -> list[RunConfig]:
-    return [RunConfig(alloc=a, fill=f, arch=arch, **SMALL)
-            for a in allocs for f in fills for arch in archs]
+    return [
+        RunConfig(alloc=a, fill=f, arch=arch, **SMALL)
+        for a in allocs
+        for f in fills
+        for arch in archs
+    ]
 
 
 def lines(path) -> list[dict]:
@@ -37,18 +41,26 @@ def test_config_key_names_the_configuration_and_nothing_else():
     a = RunConfig(alloc="xv", fill="zero", **SMALL)
     assert config_key(a) == config_key(RunConfig(alloc="xvmalloc", fill="zero", **SMALL))
     assert len(config_key(a)) == 16 and int(config_key(a), 16) >= 0
-    others = [RunConfig(alloc="ideal", fill="zero", **SMALL),
-              RunConfig(alloc="xv", fill="zero", arch="x86_64", **SMALL),
-              RunConfig(alloc="xv", fill="zero", size_bytes=8 << 20, limit_bytes=6 << 20),
-              RunConfig(alloc="xv", fill="zero", seed=1, **SMALL)]
+    others = [
+        RunConfig(alloc="ideal", fill="zero", **SMALL),
+        RunConfig(alloc="xv", fill="zero", arch="x86_64", **SMALL),
+        RunConfig(alloc="xv", fill="zero", size_bytes=8 << 20, limit_bytes=6 << 20),
+        RunConfig(alloc="xv", fill="zero", seed=1, **SMALL),
+    ]
     assert len({config_key(c) for c in [a, *others]}) == 5
 
 
 def test_expand_is_the_product_first_axis_slowest_and_runs_aliases_once():
-    made = expand({"alloc": ["xv", "ideal", "xvmalloc"], "arch": ["i386", "x86_64"]},
-                  lambda a: RunConfig(alloc=a["alloc"], arch=a["arch"], fill="zero", **SMALL))
-    assert [(c.alloc, c.arch) for c in made] == [("xvmalloc", "i386"), ("xvmalloc", "x86_64"),
-                                                 ("ideal", "i386"), ("ideal", "x86_64")]
+    made = expand(
+        {"alloc": ["xv", "ideal", "xvmalloc"], "arch": ["i386", "x86_64"]},
+        lambda a: RunConfig(alloc=a["alloc"], arch=a["arch"], fill="zero", **SMALL),
+    )
+    assert [(c.alloc, c.arch) for c in made] == [
+        ("xvmalloc", "i386"),
+        ("xvmalloc", "x86_64"),
+        ("ideal", "i386"),
+        ("ideal", "x86_64"),
+    ]
 
 
 def test_one_line_per_run_then_resume_without_redoing(tmp_path, monkeypatch):
@@ -65,6 +77,7 @@ def test_one_line_per_run_then_resume_without_redoing(tmp_path, monkeypatch):
 
     def no_run(*a, **k):
         raise AssertionError("a finished run ran again")
+
     monkeypatch.setattr(sweep_mod, "run_document", no_run)
     again = run_sweep(cs, str(path))
     assert (again.ran, again.reused) == (0, 2)
@@ -86,7 +99,7 @@ def test_torn_last_line_is_cut_off_and_rerun(tmp_path):
     run_sweep(cs, str(path))
     whole = path.read_bytes()
     first, second = whole.splitlines(keepends=True)
-    path.write_bytes(first + second[: len(second) // 2])      # killed inside the write
+    path.write_bytes(first + second[: len(second) // 2])  # killed inside the write
     warnings = []
     out = run_sweep(cs, str(path), warn=warnings.append)
     assert (out.ran, out.reused) == (1, 1)
@@ -114,11 +127,16 @@ def test_complete_last_line_without_newline_is_kept(tmp_path):
     assert len(lines(path)) == 2
 
 
-@pytest.mark.parametrize("content,message", [
-    ("not json\n{}\n", "line 1 is not a run result"),
-    ('{"kind": "run", "key": "x", "schema_version": 99, "results": {}}\n',
-     "line 1 has schema_version 99"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        ("not json\n{}\n", "line 1 is not a run result"),
+        (
+            '{"kind": "run", "key": "x", "schema_version": 99, "results": {}}\n',
+            "line 1 has schema_version 99",
+        ),
+    ],
+)
 def test_a_file_that_is_not_a_sweeps_is_never_appended_to(tmp_path, content, message):
     path = tmp_path / "s.jsonl"
     path.write_text(content)
@@ -129,6 +147,7 @@ def test_a_file_that_is_not_a_sweeps_is_never_appended_to(tmp_path, content, mes
 
 def test_two_sweeps_cannot_share_a_results_file(tmp_path):
     import fcntl
+
     path = tmp_path / "s.jsonl"
     with open(path, "a") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
@@ -141,8 +160,9 @@ def test_jobs_do_not_change_the_results(tmp_path):
     one = run_sweep(cs, str(tmp_path / "one.jsonl"), jobs=1)
     two = run_sweep(cs, str(tmp_path / "two.jsonl"), jobs=2)
     assert one.documents == two.documents
-    assert sorted(lines(tmp_path / "one.jsonl"), key=lambda d: d["key"]) == \
-        sorted(lines(tmp_path / "two.jsonl"), key=lambda d: d["key"])
+    assert sorted(lines(tmp_path / "one.jsonl"), key=lambda d: d["key"]) == sorted(
+        lines(tmp_path / "two.jsonl"), key=lambda d: d["key"]
+    )
 
 
 def test_results_file_reads_as_a_source_for_diff_and_plot(tmp_path):
@@ -165,53 +185,84 @@ def test_sweep_command_prints_a_summary_and_resumes(tmp_path):
     assert "4 runs, 4 run now, 0 already in" in first.stderr
     assert "| allocator | fill | arch | curr_pages |" in first.stdout
     assert "| ideal | zero | x86_64 | 1376 |" in first.stdout
-    again = CliRunner().invoke(cli, [*SWEEP, "--results", results, "--format", "markdown",
-                                     "--jobs", "2"])
+    again = CliRunner().invoke(
+        cli, [*SWEEP, "--results", results, "--format", "markdown", "--jobs", "2"]
+    )
     assert again.exit_code == 0
     assert "4 runs, 0 run now, 4 already in" in again.stderr
-    assert again.stdout == first.stdout               # the same bytes, whatever ran
+    assert again.stdout == first.stdout  # the same bytes, whatever ran
     assert len(lines(results)) == 4
 
 
 def test_sweep_table_and_output_document(tmp_path):
     out = tmp_path / "sweep.json"
-    res = CliRunner().invoke(cli, [*SWEEP, "--results", str(tmp_path / "s.jsonl"),
-                                   "--output", str(out)])
+    res = CliRunner().invoke(
+        cli, [*SWEEP, "--results", str(tmp_path / "s.jsonl"), "--output", str(out)]
+    )
     assert res.exit_code == 0, res.output
     assert "sweep of 4 runs" in res.stdout and "x86_64" in res.stdout
     doc = json.loads(out.read_text())
     assert doc["kind"] == "sweep" and doc["config"]["axes"]["arch"] == ["i386", "x86_64"]
     assert [r["results"]["allocator"] for r in doc["results"]] == ["xvmalloc"] * 2 + ["ideal"] * 2
     # The sweep document and the results file are the same runs to diff.
-    res = CliRunner().invoke(cli, ["diff", str(out), str(tmp_path / "s.jsonl"), "--format",
-                                   "json"])
+    res = CliRunner().invoke(cli, ["diff", str(out), str(tmp_path / "s.jsonl"), "--format", "json"])
     assert res.exit_code == 0 and res.stderr == ""
     cmp = json.loads(res.stdout)
     assert len(cmp["cases"]) == 4
-    assert {d["verdict"] for c in cmp["cases"] for m in c["metrics"] for d in m["deltas"][1:]} \
-        == {"same"}
+    assert {d["verdict"] for c in cmp["cases"] for m in c["metrics"] for d in m["deltas"][1:]} == {
+        "same"
+    }
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--jobs", "0"], "bad --jobs 0"),
-    (["--alloc", "nope"], "unknown allocator 'nope'"),
-    (["--limit", "4M,"], None),                    # a trailing comma is no value
-    (["--fill", ","], "--fill names nothing to sweep"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--jobs", "0"], "bad --jobs 0"),
+        (["--alloc", "nope"], "unknown allocator 'nope'"),
+        (["--limit", "4M,"], None),  # a trailing comma is no value
+        (["--fill", ","], "--fill names nothing to sweep"),
+    ],
+)
 def test_sweep_bad_input_exits_2(tmp_path, args, message):
-    res = CliRunner().invoke(cli, ["sweep", *CLI_SMALL, "--alloc", "ideal", "--fill", "zero",
-                                   "--results", str(tmp_path / "s.jsonl"), *args])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "sweep",
+            *CLI_SMALL,
+            "--alloc",
+            "ideal",
+            "--fill",
+            "zero",
+            "--results",
+            str(tmp_path / "s.jsonl"),
+            *args,
+        ],
+    )
     if message is None:
         assert res.exit_code == 0
         return
     assert res.exit_code == 2 and message in res.stderr
-    assert not (tmp_path / "s.jsonl").exists()          # nothing ran, nothing written
+    assert not (tmp_path / "s.jsonl").exists()  # nothing ran, nothing written
 
 
 def test_a_run_failing_in_a_worker_is_bad_input(tmp_path):
-    res = CliRunner().invoke(cli, ["sweep", *CLI_SMALL, "--alloc", "ideal,xv", "--fill", "text",
-                                   "--corpus", str(tmp_path / "missing.txt"), "--jobs", "2",
-                                   "--results", str(tmp_path / "s.jsonl")])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "sweep",
+            *CLI_SMALL,
+            "--alloc",
+            "ideal,xv",
+            "--fill",
+            "text",
+            "--corpus",
+            str(tmp_path / "missing.txt"),
+            "--jobs",
+            "2",
+            "--results",
+            str(tmp_path / "s.jsonl"),
+        ],
+    )
     assert res.exit_code == 2 and "does not exist" in res.stderr
 
 
@@ -219,11 +270,32 @@ def test_interrupted_sweep_resumes_with_one_line_per_configuration(tmp_path):
     """A real `xcfbench sweep` killed (SIGKILL, workers too) once its first run is on disk;
     run again, it does only what is missing."""
     results = tmp_path / "s.jsonl"
-    cmd = [sys.executable, "-m", "xcfbench", "sweep", "--alloc", "xv,ideal,zs",
-           "--fill", "zero-tagged", "--arch", "i386,x86_64", "--size", "32M", "--limit", "16M",
-           "--jobs", "2", "--quiet", "--results", str(results), "--format", "csv"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "xcfbench",
+        "sweep",
+        "--alloc",
+        "xv,ideal,zs",
+        "--fill",
+        "zero-tagged",
+        "--arch",
+        "i386,x86_64",
+        "--size",
+        "32M",
+        "--limit",
+        "16M",
+        "--jobs",
+        "2",
+        "--quiet",
+        "--results",
+        str(results),
+        "--format",
+        "csv",
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
     try:
         deadline = time.monotonic() + 60
         while not (results.exists() and results.read_bytes().count(b"\n") >= 1):
@@ -244,6 +316,7 @@ def test_interrupted_sweep_resumes_with_one_line_per_configuration(tmp_path):
     got = lines(results)
     assert len(got) == 6 and len({d["key"] for d in got}) == 6
     assert {(d["config"]["alloc"], d["config"]["arch"]) for d in got} == {
-        (a, arch) for a in ("xvmalloc", "ideal", "zsmalloc") for arch in ("i386", "x86_64")}
+        (a, arch) for a in ("xvmalloc", "ideal", "zsmalloc") for arch in ("i386", "x86_64")
+    }
     assert f"6 runs, {6 - done_before} run now, {done_before} already in" in p.stderr
-    assert p.stdout.count("\n") == 7                   # CSV: a header and six rows
+    assert p.stdout.count("\n") == 7  # CSV: a header and six rows

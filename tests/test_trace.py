@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from xcfbench.sim.arch import I386
 from xcfbench.errors import InputError
+from xcfbench.sim.arch import I386
 from xcfbench.sim.trace import FREE, format_trace, parse_trace, read_trace, replay
 
 
@@ -16,8 +17,10 @@ def test_parse_skips_blank_and_comment_lines():
     assert t.comments == ("hello",)
 
 
-@pytest.mark.parametrize("line", ["a 1", "a x 10", "a 1 10 3", "f", "f 1 2", "x 1 2",
-                                  "a -1 5", "a 1 -5", "f -3", "a 1 1.5"])
+@pytest.mark.parametrize(
+    "line",
+    ["a 1", "a x 10", "a 1 10 3", "f", "f 1 2", "x 1 2", "a -1 5", "a 1 -5", "f -3", "a 1 1.5"],
+)
 def test_malformed_line_names_its_number(line):
     with pytest.raises(InputError, match=r"t:3: malformed trace line"):
         parse_trace(["# c", "a 9 1", line], name="t")
@@ -45,8 +48,9 @@ def test_read_trace_errors(tmp_path):
         read_trace(binary)
 
 
-ops_strategy = st.lists(st.tuples(st.booleans(), st.integers(0, 20), st.integers(0, 5000)),
-                        max_size=60)
+ops_strategy = st.lists(
+    st.tuples(st.booleans(), st.integers(0, 20), st.integers(0, 5000)), max_size=60
+)
 
 
 def _legal(raw):

@@ -11,10 +11,15 @@ from xcfbench.sim.tracegen import generate, parameters
 from .conftest import load_trace
 
 
-@pytest.mark.parametrize("kind,trace", [("constant", "seed-zero.trace"),
-                                        ("gauss", "seed-text-like.trace"),
-                                        ("uniform", "uniform.trace"),
-                                        ("churn", "churn.trace")])
+@pytest.mark.parametrize(
+    "kind,trace",
+    [
+        ("constant", "seed-zero.trace"),
+        ("gauss", "seed-text-like.trace"),
+        ("uniform", "uniform.trace"),
+        ("churn", "churn.trace"),
+    ],
+)
 def test_defaults_regenerate_reference_traces(kind, trace):
     assert generate(kind).ops == load_trace(trace).ops
 
@@ -25,7 +30,7 @@ def test_phase_change_shape():
     assert len(allocs) == 1300 and len(t.ops) - 1300 == 900 + (100 + 300) // 2
     assert all(32 <= s <= 512 for s in allocs[:1000])
     assert all(2048 <= s <= 4000 for s in allocs[1000:])
-    assert parse_trace(format_trace(t.ops).splitlines()).ops == t.ops   # legal trace
+    assert parse_trace(format_trace(t.ops).splitlines()).ops == t.ops  # legal trace
 
 
 def test_parameters_and_errors():

@@ -15,12 +15,19 @@ import random
 import struct
 
 import pytest
-from hypothesis import given, settings, strategies as st
-from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition,
-                                 rule)
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from xcfbench.sim.allocators import create, get_allocator_class
-from xcfbench.sim.allocators.xvmalloc import (NUM_FREE_LISTS, XV_MAX_ALLOC_SIZE, XvMalloc, index_for_insert, index_for_request, objects_per_page)
+from xcfbench.sim.allocators.xvmalloc import (
+    NUM_FREE_LISTS,
+    XV_MAX_ALLOC_SIZE,
+    XvMalloc,
+    index_for_insert,
+    index_for_request,
+    objects_per_page,
+)
 from xcfbench.sim.arch import I386, PAGE_SIZE, X86_64
 from xcfbench.sim.trace import Trace, replay
 
@@ -49,33 +56,65 @@ def test_registry_and_class_attributes():
     assert NUM_FREE_LISTS == 508
 
 
-@pytest.mark.parametrize("size,index", [(32, 0), (39, 0), (40, 1), (47, 1), (100, 8),
-                                        (104, 9), (4087, 506), (4088, 507), (4092, 507),
-                                        (5000, 507)])
+@pytest.mark.parametrize(
+    "size,index",
+    [
+        (32, 0),
+        (39, 0),
+        (40, 1),
+        (47, 1),
+        (100, 8),
+        (104, 9),
+        (4087, 506),
+        (4088, 507),
+        (4092, 507),
+        (5000, 507),
+    ],
+)
 def test_index_for_insert(size, index):
     assert index_for_insert(size) == index
 
 
-@pytest.mark.parametrize("size,index", [(1, 0), (32, 0), (33, 1), (40, 1), (41, 2),
-                                        (100, 9), (104, 9), (4081, 507), (4088, 507),
-                                        (4092, 508)])
+@pytest.mark.parametrize(
+    "size,index",
+    [
+        (1, 0),
+        (32, 0),
+        (33, 1),
+        (40, 1),
+        (41, 2),
+        (100, 9),
+        (104, 9),
+        (4081, 507),
+        (4088, 507),
+        (4092, 508),
+    ],
+)
 def test_index_for_request(size, index):
     assert index_for_request(size) == index
 
 
 # -- §3.8 closed form and the §5.5 regression vectors ------------------------------------
-@pytest.mark.parametrize("size,per_page", [(64, 60), (65, 56), (68, 56), (69, 53), (72, 53),
-                                           (73, 51), (76, 51)])
+@pytest.mark.parametrize(
+    "size,per_page", [(64, 60), (65, 56), (68, 56), (69, 53), (72, 53), (73, 51), (76, 51)]
+)
 def test_objects_per_page_spec_examples(size, per_page):
     assert objects_per_page(size) == per_page
 
 
 SEED_N = 65859
-SEED_VECTORS = {56: 969, **dict.fromkeys(range(57, 61), 1046),
-                **dict.fromkeys(range(61, 65), 1098), **dict.fromkeys(range(65, 69), 1177),
-                **dict.fromkeys(range(69, 73), 1243), **dict.fromkeys(range(73, 77), 1292),
-                **dict.fromkeys(range(77, 81), 1373), **dict.fromkeys(range(81, 85), 1432),
-                **dict.fromkeys(range(85, 89), 1497), 89: 1569}
+SEED_VECTORS = {
+    56: 969,
+    **dict.fromkeys(range(57, 61), 1046),
+    **dict.fromkeys(range(61, 65), 1098),
+    **dict.fromkeys(range(65, 69), 1177),
+    **dict.fromkeys(range(69, 73), 1243),
+    **dict.fromkeys(range(73, 77), 1292),
+    **dict.fromkeys(range(77, 81), 1373),
+    **dict.fromkeys(range(81, 85), 1432),
+    **dict.fromkeys(range(85, 89), 1497),
+    89: 1569,
+}
 
 
 @pytest.mark.parametrize("size", sorted(SEED_VECTORS))
@@ -97,7 +136,7 @@ def test_seed_vectors_simulated(size):
 def test_closed_form_matches_simulation(size, pages, extra):
     """N identical allocations take ceil(N / n) pages (§3.8), with align8(max(s4, 32))."""
     n = objects_per_page(size)
-    if n == 0:                                   # 4089..4092: every call grows and fails
+    if n == 0:  # 4089..4092: every call grows and fails
         count = extra.draw(st.integers(1, 5))
         alloc = fill(size, count, store=True)
         assert alloc.pool_pages() == count
@@ -132,18 +171,18 @@ def test_size_zero_and_oversize_fail_without_growing(arch):
 def test_4089_to_4092_grow_then_fail(arch, size):
     alloc = create("xvmalloc", arch, store=True)
     assert alloc.malloc(size) is None
-    assert alloc.pool_pages() == 1                       # the page stays in the pool
-    assert alloc.malloc(size) is None                    # list 508 does not exist: again
+    assert alloc.pool_pages() == 1  # the page stays in the pool
+    assert alloc.malloc(size) is None  # list 508 does not exist: again
     assert alloc.pool_pages() == 2
     alloc.check()
     assert alloc.stats()["free_blocks_listed"] == 2
-    h = alloc.malloc(4088)                               # served from list 507, no growth
+    h = alloc.malloc(4088)  # served from list 507, no growth
     assert h is not None and alloc.pool_pages() == 2
     assert h & (PAGE_SIZE - 1) == 4
-    other = alloc.malloc(100)                            # the other stranded page
+    other = alloc.malloc(100)  # the other stranded page
     assert alloc.pool_pages() == 2 and other >> 12 != h >> 12
     alloc.check()
-    alloc.free(h)                                        # 4088 + its 0-byte tail: page empty
+    alloc.free(h)  # 4088 + its 0-byte tail: page empty
     assert alloc.pool_pages() == 1
     alloc.free(other)
     assert alloc.pool_pages() == 0
@@ -152,12 +191,11 @@ def test_4089_to_4092_grow_then_fail(arch, size):
 
 def test_4088_leaves_a_zero_payload_block():
     alloc = create("xvmalloc", I386, store=True)
-    h = alloc.malloc(4085)                               # aligns to 4088
+    h = alloc.malloc(4085)  # aligns to 4088
     assert alloc.pool_pages() == 1
     alloc.check()
-    assert alloc.stats() == {"free_blocks_listed": 0, "free_bytes_listed": 0,
-                             "fragment_bytes": 0}
-    assert alloc.malloc(1) is not None                   # the 0-byte tail cannot serve it
+    assert alloc.stats() == {"free_blocks_listed": 0, "free_bytes_listed": 0, "fragment_bytes": 0}
+    assert alloc.malloc(1) is not None  # the 0-byte tail cannot serve it
     assert alloc.pool_pages() == 2
     alloc.free(h)
     assert alloc.pool_pages() == 1
@@ -173,14 +211,14 @@ def test_layout_headers_and_lifo():
     alloc = create("xvmalloc", I386, store=True)
     a, b, c = alloc.malloc(101), alloc.malloc(100), alloc.malloc(100)
     assert [h & 4095 for h in (a, b, c)] == [4, 4 + 104 + 4, 4 + 104 + 4 + 100 + 4]
-    assert header(alloc, a - 4) == (101, 0)              # unaligned size; prev 0, no flags
+    assert header(alloc, a - 4) == (101, 0)  # unaligned size; prev 0, no flags
     assert header(alloc, b - 4) == (100, 0)
     alloc.free(b)
-    assert header(alloc, b - 4) == (100, 0 | 1)          # BLOCK_FREE, prev = offset 0
-    assert header(alloc, c - 4) == (100, (b - 4 & 4095) | 2)   # PREV_FREE
+    assert header(alloc, b - 4) == (100, 0 | 1)  # BLOCK_FREE, prev = offset 0
+    assert header(alloc, c - 4) == (100, (b - 4 & 4095) | 2)  # PREV_FREE
     alloc.check()
-    assert alloc.malloc(100) != b                        # 100 rounds up to list 9 (104..111)
-    alloc.free(a)                                        # merges with b's free block
+    assert alloc.malloc(100) != b  # 100 rounds up to list 9 (104..111)
+    alloc.free(a)  # merges with b's free block
     assert header(alloc, a - 4) == (104 + 4 + 100, 1)
     alloc.check()
 
@@ -190,7 +228,7 @@ def test_exact_fit_clears_prev_free():
     a, b = alloc.malloc(104), alloc.malloc(104)
     alloc.free(a)
     assert header(alloc, b - 4)[1] & 2
-    assert alloc.malloc(104) == a                        # list 9 exactly, no remainder
+    assert alloc.malloc(104) == a  # list 9 exactly, no remainder
     assert not header(alloc, b - 4)[1] & 2
     alloc.check()
 
@@ -198,14 +236,14 @@ def test_exact_fit_clears_prev_free():
 def test_fragments_are_unlisted_and_merge_later():
     alloc = create("xvmalloc", I386, store=True)
     a, b = alloc.malloc(40), alloc.malloc(40)
-    alloc.free(a)                                        # a 40-byte block on list 1
-    small = alloc.malloc(12)                             # lowest non-empty list >= 0
+    alloc.free(a)  # a 40-byte block on list 1
+    small = alloc.malloc(12)  # lowest non-empty list >= 0
     assert small == a
     assert alloc.stats()["fragment_bytes"] == 40 - 12 - 4
     alloc.check()
-    later = alloc.malloc(40)                             # not the fragment: from the tail
+    later = alloc.malloc(40)  # not the fragment: from the tail
     alloc.free(later)
-    alloc.free(b)                                        # merges the 24-byte fragment too
+    alloc.free(b)  # merges the 24-byte fragment too
     assert alloc.stats()["fragment_bytes"] == 0
     alloc.check()
     alloc.free(small)
@@ -216,7 +254,7 @@ def test_lifo_list_order():
     alloc = create("xvmalloc", I386)
     hs = [alloc.malloc(200) for _ in range(6)]
     alloc.free(hs[1])
-    alloc.free(hs[3])                                    # both on list 21; hs[3] is the head
+    alloc.free(hs[3])  # both on list 21; hs[3] is the head
     assert alloc.malloc(200) == hs[3]
     assert alloc.malloc(200) == hs[1]
 
@@ -287,7 +325,7 @@ class KernelModel:
         self.flbitmap = 0
         self.slbitmap = [0] * -(-NUM_FREE_LISTS // bits_per_long)
         self.head: list[tuple[int, int] | None] = [None] * NUM_FREE_LISTS
-        self.link: dict[tuple[int, int], list] = {}          # block -> [prev, next]
+        self.link: dict[tuple[int, int], list] = {}  # block -> [prev, next]
         self.pages: dict[int, bytearray] = {}
         self.next_page = 0
         self.total_pages = 0
@@ -394,7 +432,7 @@ class KernelModel:
         if prev & PREV_FREE:
             poff = prev & ~3
             psize, pprev = self.hdr(page, poff)
-            assert poff + psize + 4 == off           # the kernel steps back by the size
+            assert poff + psize + 4 == off  # the kernel steps back by the size
             if psize >= 32:
                 self.remove_block(page, poff, index_for_insert(psize))
             size += psize + 4
@@ -415,11 +453,14 @@ class KernelModel:
 # A mix that reaches every path: small sizes that leave unlisted fragments, multiples of 8
 # that refill a freed block exactly, sizes whose remainders are 0 or 4 bytes, big ones that
 # need their own page, the 4089..4092 edge, and refusals.
-SIZES = st.one_of(st.integers(1, 48), st.integers(1, 400), st.integers(1, XV_MAX_ALLOC_SIZE),
-                  st.integers(1, 64).map(lambda k: 8 * k),      # exact fits are frequent
-                  st.sampled_from([0, 32, 36, 40, 104, 2044, 2045, 4084, 4085, 4088, 4089,
-                                   4092, 4093, 9000]),
-                  st.integers(2000, 4092))
+SIZES = st.one_of(
+    st.integers(1, 48),
+    st.integers(1, 400),
+    st.integers(1, XV_MAX_ALLOC_SIZE),
+    st.integers(1, 64).map(lambda k: 8 * k),  # exact fits are frequent
+    st.sampled_from([0, 32, 36, 40, 104, 2044, 2045, 4084, 4085, 4088, 4089, 4092, 4093, 9000]),
+    st.integers(2000, 4092),
+)
 
 
 class XvMallocMachine(RuleBasedStateMachine):
@@ -427,16 +468,16 @@ class XvMallocMachine(RuleBasedStateMachine):
     def start(self, arch):
         self.fast = create("xvmalloc", arch, store=True)
         self.plain = create("xvmalloc", arch)
-        self.model = KernelModel(arch.sizeof_long * 8)    # the arch's BITS_PER_LONG
-        self.page_map: dict[int, int] = {}        # simulator page id -> model page
-        self.live: list[tuple[int, int, int, bytes]] = []   # handle, model handle, size, data
+        self.model = KernelModel(arch.sizeof_long * 8)  # the arch's BITS_PER_LONG
+        self.page_map: dict[int, int] = {}  # simulator page id -> model page
+        self.live: list[tuple[int, int, int, bytes]] = []  # handle, model handle, size, data
         self.edge_requests = 0
         self.counter = 0
 
     @rule(size=SIZES)
     def malloc(self, size):
         h = self.fast.malloc(size)
-        assert self.plain.malloc(size) == h                  # store changes nothing
+        assert self.plain.malloc(size) == h  # store changes nothing
         mh = self.model.malloc(size)
         if 4089 <= size <= 4092:
             self.edge_requests += 1
@@ -467,15 +508,19 @@ class XvMallocMachine(RuleBasedStateMachine):
         self.same_pages()
 
     def same_pages(self):
-        assert (self.fast.pool_pages() == self.plain.pool_pages() == self.fast.pages_held()
-                == self.model.total_pages)
+        assert (
+            self.fast.pool_pages()
+            == self.plain.pool_pages()
+            == self.fast.pages_held()
+            == self.model.total_pages
+        )
 
     @invariant()
     def consistent(self):
         self.fast.check()
         self.plain.check()
         spans = sorted((h - 4, h + (size + 3 & ~3)) for h, _, size, _ in self.live)
-        for (_, end), (start, _) in zip(spans, spans[1:]):
+        for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
             assert end <= start, "live objects overlap"
         for h, _, _, data in self.live:
             assert self.fast.read(h) == data
@@ -495,8 +540,7 @@ class XvMallocMachine(RuleBasedStateMachine):
             assert left == 0
 
 
-XvMallocMachine.TestCase.settings = settings(max_examples=80, stateful_step_count=50,
-                                             deadline=None)
+XvMallocMachine.TestCase.settings = settings(max_examples=80, stateful_step_count=50, deadline=None)
 TestXvMallocMachine = XvMallocMachine.TestCase
 
 
@@ -513,8 +557,7 @@ def test_model_agrees_on_a_long_random_run(bits):
             fast.free(h)
             model.free(*mh)
         else:
-            size = rng.choice((rng.randint(1, 64), rng.randint(1, 1500),
-                               rng.randint(1, 4092)))
+            size = rng.choice((rng.randint(1, 64), rng.randint(1, 1500), rng.randint(1, 4092)))
             h, mh = fast.malloc(size), model.malloc(size)
             assert (h is None) == (mh is None)
             if h is not None:

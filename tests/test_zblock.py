@@ -11,23 +11,58 @@ import math
 import pytest
 from hypothesis import strategies as st
 
-from xcfbench.sim.allocators import create
-from xcfbench.sim.allocators.zblock import (BLOCK_TABLE, ZBLOCK_HEADER_SIZE, Zblock, header_size, slot_size)
-from xcfbench.sim.arch import I386, PAGE_SIZE, X86_64
 from xcfbench.errors import InputError
+from xcfbench.sim.allocators import create
+from xcfbench.sim.allocators.zblock import (
+    BLOCK_TABLE,
+    ZBLOCK_HEADER_SIZE,
+    Zblock,
+    header_size,
+    slot_size,
+)
+from xcfbench.sim.arch import I386, PAGE_SIZE, X86_64
 
 from .test_zbud import make_allocator_machine
 
 # The spec's "derived final block table": (slots, pages) -> slot bytes.
 SPEC_TABLE = [
-    ((28, 1), 144), ((18, 1), 224), ((12, 1), 336), ((10, 1), 400), ((17, 2), 472),
-    ((15, 2), 536), ((13, 2), 624), ((6, 1), 672), ((11, 2), 736), ((5, 1), 808),
-    ((19, 4), 856), ((9, 2), 904), ((17, 4), 960), ((4, 1), 1008), ((23, 6), 1064),
-    ((11, 3), 1112), ((7, 2), 1160), ((10, 3), 1224), ((19, 6), 1288), ((6, 2), 1352),
-    ((14, 5), 1456), ((8, 3), 1528), ((5, 2), 1624), ((12, 5), 1696), ((9, 4), 1808),
-    ((15, 7), 1904), ((2, 1), 2024), ((15, 8), 2176), ((9, 5), 2264), ((12, 7), 2384),
-    ((13, 8), 2512), ((6, 4), 2720), ((11, 8), 2968), ((9, 7), 3176), ((6, 5), 3400),
-    ((9, 8), 3632), ((4, 4), 4080),
+    ((28, 1), 144),
+    ((18, 1), 224),
+    ((12, 1), 336),
+    ((10, 1), 400),
+    ((17, 2), 472),
+    ((15, 2), 536),
+    ((13, 2), 624),
+    ((6, 1), 672),
+    ((11, 2), 736),
+    ((5, 1), 808),
+    ((19, 4), 856),
+    ((9, 2), 904),
+    ((17, 4), 960),
+    ((4, 1), 1008),
+    ((23, 6), 1064),
+    ((11, 3), 1112),
+    ((7, 2), 1160),
+    ((10, 3), 1224),
+    ((19, 6), 1288),
+    ((6, 2), 1352),
+    ((14, 5), 1456),
+    ((8, 3), 1528),
+    ((5, 2), 1624),
+    ((12, 5), 1696),
+    ((9, 4), 1808),
+    ((15, 7), 1904),
+    ((2, 1), 2024),
+    ((15, 8), 2176),
+    ((9, 5), 2264),
+    ((12, 7), 2384),
+    ((13, 8), 2512),
+    ((6, 4), 2720),
+    ((11, 8), 2968),
+    ((9, 7), 3176),
+    ((6, 5), 3400),
+    ((9, 8), 3632),
+    ((4, 4), 4080),
 ]
 
 
@@ -37,11 +72,12 @@ def zb(store=False, **options):
 
 # -- the table -------------------------------------------------------------------------------
 
+
 def test_header_is_48_bytes():
     assert ZBLOCK_HEADER_SIZE == 48 == header_size(8)
-    assert header_size(4) == 28             # i386: 8 + 4 * 4 + 2 + 2
+    assert header_size(4) == 28  # i386: 8 + 4 * 4 + 2 + 2
     assert zb().header == 48
-    assert create("zblock", I386).header == 48      # the spec's table on every arch
+    assert create("zblock", I386).header == 48  # the spec's table on every arch
     assert create("zblock", I386, arch_header=True).header == 28
 
 
@@ -49,24 +85,28 @@ def test_the_37_entry_table():
     assert len(BLOCK_TABLE) == 37
     assert [(sp, slot_size(*sp)) for sp in BLOCK_TABLE] == SPEC_TABLE
     a = zb()
-    assert list(zip(zip(a.slots_per_block, a.num_pages), a.slot_sizes)) == SPEC_TABLE
+    assert (
+        list(zip(zip(a.slots_per_block, a.num_pages, strict=True), a.slot_sizes, strict=True))
+        == SPEC_TABLE
+    )
     assert all(p <= 8 for _, p in BLOCK_TABLE)
-    assert all(s <= 64 for s, _ in BLOCK_TABLE)     # SLOT_BITS 6
+    assert all(s <= 64 for s, _ in BLOCK_TABLE)  # SLOT_BITS 6
 
 
 def test_slots_fit_their_blocks():
     for (slots, pages), size in SPEC_TABLE:
         assert 48 + slots * size <= PAGE_SIZE * pages
-        assert 48 + slots * (size + 8) > PAGE_SIZE * pages   # round_down to 8, not less
+        assert 48 + slots * (size + 8) > PAGE_SIZE * pages  # round_down to 8, not less
 
 
 # -- the type lookup -------------------------------------------------------------------------
+
 
 def test_a_size_equal_to_a_slot_goes_to_the_next_type():
     a = zb()
     assert a.type_for(1) == 0
     assert a.type_for(143) == 0
-    assert a.type_for(144) == 1         # 144 would fit type 0's slot, but goes up one
+    assert a.type_for(144) == 1  # 144 would fit type 0's slot, but goes up one
     assert a.type_for(223) == 1
     assert a.type_for(224) == 2
     for t, (_, size) in enumerate(SPEC_TABLE[:-1]):
@@ -103,6 +143,7 @@ def test_summary_says_never_merged():
 
 # -- steady state: one size only -------------------------------------------------------------
 
+
 @pytest.mark.parametrize("size", [1, 100, 143, 144, 600, 1000, 2023, 2024, 3000, 4079])
 @pytest.mark.parametrize("n", [1, 37, 500])
 def test_steady_state(size, n):
@@ -116,8 +157,16 @@ def test_steady_state(size, n):
 
 
 # (size, objects, pages), written out: pages per object for a few sizes.
-STEADY = [(100, 280, 10), (144, 180, 10), (1000, 120, 30), (2023, 120, 60),
-          (2024, 120, 64), (3000, 90, 70), (4079, 100, 100), (80, 65859, 2353)]
+STEADY = [
+    (100, 280, 10),
+    (144, 180, 10),
+    (1000, 120, 30),
+    (2023, 120, 60),
+    (2024, 120, 64),
+    (3000, 90, 70),
+    (4079, 100, 100),
+    (80, 65859, 2353),
+]
 
 
 @pytest.mark.parametrize("size,n,pages", STEADY)
@@ -130,22 +179,23 @@ def test_steady_state_table(size, n, pages):
 
 # -- slots and the active list ----------------------------------------------------------------
 
+
 def test_lowest_free_slot_and_offsets():
     a = zb(store=True)
-    hs = [a.malloc(1000) for _ in range(4)]             # type 13: 4 slots of 1008 B
+    hs = [a.malloc(1000) for _ in range(4)]  # type 13: 4 slots of 1008 B
     assert [h & 63 for h in hs] == [0, 1, 2, 3]
     a.free(hs[1])
     h = a.malloc(1000)
     assert h & 63 == 1
     a.write(h, b"z" * 1000)
     block = a._blocks[h >> 6]
-    assert block.buf[48 + 1008:48 + 2008] == b"z" * 1000
+    assert block.buf[48 + 1008 : 48 + 2008] == b"z" * 1000
     a.check()
 
 
 def test_slots_straddle_page_boundaries():
     a = zb(store=True)
-    hs = [a.malloc(1100) for _ in range(11)]            # type 15: 11 slots of 1112 B, 3 pages
+    hs = [a.malloc(1100) for _ in range(11)]  # type 15: 11 slots of 1112 B, 3 pages
     assert a.pool_pages() == 3
     for i, h in enumerate(hs):
         a.write(h, bytes([i]) * 1100)
@@ -156,13 +206,13 @@ def test_slots_straddle_page_boundaries():
 
 def test_block_freed_from_full_goes_to_the_tail():
     a = zb()
-    size = 2000                                         # type 26: 2 slots, 1 page
-    x1, x2 = a.malloc(size), a.malloc(size)             # block 1, full
-    y1, y2 = a.malloc(size), a.malloc(size)             # block 2, full
-    a.free(x1)                                          # block 1 back, at the tail
-    a.free(y1)                                          # block 2 back, behind it
-    z = a.malloc(size)                                  # the head: block 1
-    a.free(y2)                                          # block 2 empty: freed
+    size = 2000  # type 26: 2 slots, 1 page
+    x1, x2 = a.malloc(size), a.malloc(size)  # block 1, full
+    y1, y2 = a.malloc(size), a.malloc(size)  # block 2, full
+    a.free(x1)  # block 1 back, at the tail
+    a.free(y1)  # block 2 back, behind it
+    z = a.malloc(size)  # the head: block 1
+    a.free(y2)  # block 2 empty: freed
     assert a.pool_pages() == 1
     assert z >> 6 == x2 >> 6
     a.check()
@@ -170,13 +220,13 @@ def test_block_freed_from_full_goes_to_the_tail():
 
 def test_new_block_goes_to_the_head():
     a = zb()
-    size = 1000                                         # type 13: 4 slots, 1 page
-    first = [a.malloc(size) for _ in range(4)]          # block 1, full
-    a.free(first[0])                                    # block 1 active, one free slot
-    a.malloc(size)                                      # fills block 1 again
-    extra = a.malloc(size)                              # list empty: new block 2
-    a.free(first[1])                                    # block 1 to the tail: [2, 1]
-    h = a.malloc(size)                                  # head is block 2
+    size = 1000  # type 13: 4 slots, 1 page
+    first = [a.malloc(size) for _ in range(4)]  # block 1, full
+    a.free(first[0])  # block 1 active, one free slot
+    a.malloc(size)  # fills block 1 again
+    extra = a.malloc(size)  # list empty: new block 2
+    a.free(first[1])  # block 1 to the tail: [2, 1]
+    h = a.malloc(size)  # head is block 2
     assert h >> 6 == extra >> 6
     assert a.pool_pages() == 2
     a.check()
@@ -202,9 +252,11 @@ def test_check_catches_a_lost_slot():
 
 # -- state machine ----------------------------------------------------------------------------
 
-SIZES = st.one_of(st.integers(1, 4100), st.integers(1, 700),
-                  st.sampled_from([0, 143, 144, 2023, 2024, 4079, 4080, 4081]))
+SIZES = st.one_of(
+    st.integers(1, 4100),
+    st.integers(1, 700),
+    st.sampled_from([0, 143, 144, 2023, 2024, 4079, 4080, 4081]),
+)
 
 TestZblock = make_allocator_machine("zblock", X86_64, SIZES).TestCase
-TestZblockFixedEdge = make_allocator_machine("zblock", X86_64, SIZES,
-                                             {"edge_bug": False}).TestCase
+TestZblockFixedEdge = make_allocator_machine("zblock", X86_64, SIZES, {"edge_bug": False}).TestCase

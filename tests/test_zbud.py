@@ -11,7 +11,8 @@ make_allocator_machine() is shared with test_z3fold.py and test_zblock.py.
 from __future__ import annotations
 
 import pytest
-from hypothesis import settings, strategies as st
+from hypothesis import settings
+from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from xcfbench.sim.allocators import create
@@ -35,7 +36,7 @@ def make_allocator_machine(name, arch, sizes, options=None, flush=None):
             super().__init__()
             self.alloc = create(name, arch, store=True, **options)
             self.twin = create(name, arch, store=False, **options)
-            self.live = {}          # handle -> (bytes, twin handle)
+            self.live = {}  # handle -> (bytes, twin handle)
             self.serial = 0
 
         @rule(size=sizes)
@@ -87,8 +88,9 @@ def make_allocator_machine(name, arch, sizes, options=None, flush=None):
             assert self.alloc.pool_pages() == 0
             assert self.twin.pool_pages() == 0
 
-    AllocatorMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=40,
-                                                  deadline=None)
+    AllocatorMachine.TestCase.settings = settings(
+        max_examples=60, stateful_step_count=40, deadline=None
+    )
     return AllocatorMachine
 
 
@@ -97,6 +99,7 @@ def zbud(store=False):
 
 
 # -- the spec's integers ---------------------------------------------------------------------
+
 
 def test_constants():
     assert NCHUNKS == 63
@@ -118,8 +121,16 @@ def test_refuses_zero_and_over_3968(arch):
 # -- steady state: one size only, objects per page ------------------------------------------
 
 # (size, objects, pages): two buddies fit while 2 * ceil(size / 64) <= 63.
-STEADY = [(1, 100, 50), (64, 100, 50), (1000, 100, 50), (1984, 100, 50), (1985, 100, 100),
-          (2048, 100, 100), (3968, 100, 100), (80, 65859, 32930)]
+STEADY = [
+    (1, 100, 50),
+    (64, 100, 50),
+    (1000, 100, 50),
+    (1984, 100, 50),
+    (1985, 100, 100),
+    (2048, 100, 100),
+    (3968, 100, 100),
+    (80, 65859, 32930),
+]
 
 
 @pytest.mark.parametrize("size,n,pages", STEADY)
@@ -133,27 +144,28 @@ def test_steady_state(size, n, pages):
 
 # -- placement and list order -----------------------------------------------------------------
 
+
 def test_first_left_aligned_last_right_aligned():
     a = zbud(store=True)
-    first = a.malloc(1000)          # 16 chunks, FIRST, right after the 64-byte header
-    last = a.malloc(100)            # 2 chunks, LAST, the page's final 128 bytes
+    first = a.malloc(1000)  # 16 chunks, FIRST, right after the 64-byte header
+    last = a.malloc(100)  # 2 chunks, LAST, the page's final 128 bytes
     assert a.pool_pages() == 1
     a.write(first, b"F" * 1000)
     a.write(last, b"L" * 100)
     buf = a._bufs[first >> 1]
     assert buf[64:1064] == b"F" * 1000 and buf[1063] != 0 and buf[1064] == 0
-    assert buf[PAGE_SIZE - 128:PAGE_SIZE - 28] == b"L" * 100
+    assert buf[PAGE_SIZE - 128 : PAGE_SIZE - 28] == b"L" * 100
     assert buf[PAGE_SIZE - 129] == 0
     a.check()
 
 
 def test_takes_the_head_of_the_list():
     a = zbud()
-    first = a.malloc(3000)          # page 1, 47 chunks, 16 free
-    second = a.malloc(3000)         # page 2, also on unbuddied[16], at its head
-    small = a.malloc(1000)          # 16 chunks: the head of unbuddied[16] is page 2
+    first = a.malloc(3000)  # page 1, 47 chunks, 16 free
+    second = a.malloc(3000)  # page 2, also on unbuddied[16], at its head
+    small = a.malloc(1000)  # 16 chunks: the head of unbuddied[16] is page 2
     assert a.pool_pages() == 2
-    a.free(first)                   # page 1 is empty now; page 2 keeps two buddies
+    a.free(first)  # page 1 is empty now; page 2 keeps two buddies
     assert a.pool_pages() == 1
     a.free(second)
     assert a.pool_pages() == 1
@@ -163,12 +175,12 @@ def test_takes_the_head_of_the_list():
 
 def test_smallest_fitting_list_first():
     a = zbud()
-    a.malloc(3000)                  # page 1: 47 chunks, on unbuddied[16]
-    b = a.malloc(3300)              # page 2: 52 chunks, on unbuddied[11]
-    a.malloc(640)                   # 10 chunks: unbuddied[11] comes before [16]
-    a.malloc(1000)                  # 16 chunks: page 1 still has them
+    a.malloc(3000)  # page 1: 47 chunks, on unbuddied[16]
+    b = a.malloc(3300)  # page 2: 52 chunks, on unbuddied[11]
+    a.malloc(640)  # 10 chunks: unbuddied[11] comes before [16]
+    a.malloc(1000)  # 16 chunks: page 1 still has them
     assert a.pool_pages() == 2
-    a.free(b)                       # page 2 keeps the 640-byte object
+    a.free(b)  # page 2 keeps the 640-byte object
     assert a.pool_pages() == 2
     a.check()
 
@@ -178,7 +190,7 @@ def test_freed_buddy_reused_and_page_released():
     x, y = a.malloc(2000), a.malloc(1900)
     assert a.pool_pages() == 1
     a.free(x)
-    z = a.malloc(1984)              # 31 chunks fit beside y's 30
+    z = a.malloc(1984)  # 31 chunks fit beside y's 30
     assert a.pool_pages() == 1
     a.free(y)
     a.free(z)
@@ -196,7 +208,7 @@ def test_read_needs_store():
 def test_check_catches_overlap():
     a = zbud()
     h = a.malloc(1000)
-    a._first[h >> 1] = 63           # a FIRST buddy running into the LAST one
+    a._first[h >> 1] = 63  # a FIRST buddy running into the LAST one
     a.malloc(64)
     with pytest.raises(AssertionError):
         a.check()
@@ -204,8 +216,9 @@ def test_check_catches_overlap():
 
 # -- the state machine -----------------------------------------------------------------------
 
-SIZES = st.one_of(st.integers(1, 4100), st.integers(1, 2100),
-                  st.sampled_from([0, 64, 65, 1984, 1985, 3968, 3969]))
+SIZES = st.one_of(
+    st.integers(1, 4100), st.integers(1, 2100), st.sampled_from([0, 64, 65, 1984, 1985, 3968, 3969])
+)
 
 TestZbudI386 = make_allocator_machine("zbud", I386, SIZES).TestCase
 TestZbudX86_64 = make_allocator_machine("zbud", X86_64, SIZES).TestCase

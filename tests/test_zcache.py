@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from xcfbench.errors import InputError
 from xcfbench.sim.allocators import create
 from xcfbench.sim.arch import I386, X86_64
-from xcfbench.errors import InputError
 from xcfbench.sim.frontends.zcache import ZVH_SENTINEL, Zcache31
 
 
@@ -29,8 +29,8 @@ def test_no_sentinel_header_is_32_bytes_on_i386():
 def test_header_fields():
     zc, _ = make(I386)
     h = zc.header(0x1234)
-    assert int.from_bytes(h[4:12], "little") == 0x4           # oid[0]: offset & 0xF
-    assert int.from_bytes(h[28:32], "little") == 0x123        # index: offset >> 4
+    assert int.from_bytes(h[4:12], "little") == 0x4  # oid[0]: offset & 0xF
+    assert int.from_bytes(h[28:32], "little") == 0x123  # index: offset >> 4
     assert int.from_bytes(h[32:36], "little") == ZVH_SENTINEL
 
 
@@ -38,7 +38,7 @@ def test_allocation_is_clen_plus_header():
     zc, alloc = make(I386)
     assert zc.put(1, 28)
     assert alloc.live_bytes == 64
-    assert zc.zv_curr_dist_counts[1] == 1                      # 64 bytes: one 64-byte chunk
+    assert zc.zv_curr_dist_counts[1] == 1  # 64 bytes: one 64-byte chunk
 
 
 def test_compress_poor_rejects_past_zv_max_zsize():
@@ -50,24 +50,24 @@ def test_compress_poor_rejects_past_zv_max_zsize():
 
 def test_mean_compress_poor_compares_clen_without_header():
     zc, alloc = make(zv_max_zsize=3584, zv_max_mean_zsize=2560)
-    assert zc.put(1, 3000)          # empty pool: the mean check is skipped
+    assert zc.put(1, 3000)  # empty pool: the mean check is skipped
     # ideal holds ceil(3036/4096) = 1 page: mean 4096 bytes > 2560 -> refuse a poor page
     assert not zc.put(2, 2561)
     assert zc.rejects["mean_compress_poor"] == 1
-    assert zc.put(3, 2560)          # not over zv_max_mean_zsize: the mean is not consulted
+    assert zc.put(3, 2560)  # not over zv_max_mean_zsize: the mean is not consulted
 
 
 def test_policy_percent_cap():
     alloc = create("ideal", I386)
     zc = Zcache31(alloc, I386, totalram_pages=100, policy_percent=2)
-    assert zc.put(1, 10) and zc.put(2, 10) and zc.put(3, 10)   # count 2 is not > 2
+    assert zc.put(1, 10) and zc.put(2, 10) and zc.put(3, 10)  # count 2 is not > 2
     assert not zc.put(4, 10)
     assert zc.rejects["policy_percent_exceeded"] == 1
 
 
 def test_alloc_failure_is_a_failed_put():
     zc, alloc = make()
-    alloc.malloc = lambda size: None          # the allocator is out of memory
+    alloc.malloc = lambda size: None  # the allocator is out of memory
     assert not zc.put(1, 100)
     assert zc.rejects["zv_alloc_fail"] == 1 and zc.failed_puts == 1 and zc.curr_pages == 0
 
@@ -75,7 +75,7 @@ def test_alloc_failure_is_a_failed_put():
 def test_flush_and_duplicate_put():
     zc, alloc = make()
     zc.put(5, 100)
-    zc.put(5, 200)                   # dup: the old copy is dropped first
+    zc.put(5, 200)  # dup: the old copy is dropped first
     assert zc.curr_pages == 1 and alloc.live_bytes == 236 and zc.flushes == 1
     assert zc.flush(5) and not zc.flush(5)
     assert zc.curr_pages == 0 and alloc.live_bytes == 0 and zc.compr_data_size == 0

@@ -8,12 +8,12 @@ import pytest
 
 from tests.helpers_compressors import pages_data, register_table, sizes
 from xcfbench.errors import InputError
+from xcfbench.sim.arch import X86_64
 from xcfbench.sim.pagetrace import replay_pages
 from xcfbench.sim.trace import Trace, replay
-from xcfbench.sim.arch import X86_64
 
 N = 1990
-HUGE = 3625                     # huge_class_size, zsmalloc chain 8, 64-bit
+HUGE = 3625  # huge_class_size, zsmalloc chain 8, 64-bit
 
 
 def churn_trace(seed: int = 10, ops: int = 3000) -> list[str]:
@@ -37,7 +37,7 @@ def expected_mm_stat(lines: list[str], alg: str, chain_size: int = 8) -> dict[st
     rows = sizes()["pages"]
     hcs = {4: 3257, 8: 3625, 16: 3833}[chain_size]
     ops: list[tuple[int, int]] = []
-    held: dict[int, tuple[str, int, int]] = {}    # block -> (kind, object id, size)
+    held: dict[int, tuple[str, int, int]] = {}  # block -> (kind, object id, size)
     next_id = 0
     compacts = 0
     huge_since = 0
@@ -63,23 +63,36 @@ def expected_mm_stat(lines: list[str], alg: str, chain_size: int = 8) -> dict[st
         if old is not None and old[0] != "same":
             ops.append((old[1], -1))
     assert compacts == 1 and lines[-1] == "c"
-    r = replay(Trace("zram", tuple(ops)), "zsmalloc", X86_64, compact="end",
-               options={"chain_size": chain_size})
-    return {"orig_data_size": len(held) * 4096,
-            "compr_data_size": sum(s for _, _, s in held.values()),
-            "mem_used_total": r.pool_pages_after_compact * 4096, "mem_limit": 0,
-            "mem_used_max": r.peak_pool_pages * 4096,
-            "same_pages": sum(k == "same" for k, _, _ in held.values()),
-            "pages_compacted": r.pages_compacted,
-            "huge_pages": sum(k == "huge" for k, _, _ in held.values()),
-            "huge_pages_since": huge_since}
+    r = replay(
+        Trace("zram", tuple(ops)),
+        "zsmalloc",
+        X86_64,
+        compact="end",
+        options={"chain_size": chain_size},
+    )
+    return {
+        "orig_data_size": len(held) * 4096,
+        "compr_data_size": sum(s for _, _, s in held.values()),
+        "mem_used_total": r.pool_pages_after_compact * 4096,
+        "mem_limit": 0,
+        "mem_used_max": r.peak_pool_pages * 4096,
+        "same_pages": sum(k == "same" for k, _, _ in held.values()),
+        "pages_compacted": r.pages_compacted,
+        "huge_pages": sum(k == "huge" for k, _, _ in held.values()),
+        "huge_pages_since": huge_since,
+    }
 
 
 def run_block(monkeypatch, alg: str, lines: list[str], chain_size: int = 8, **options):
     name = register_table(monkeypatch, alg)
-    return replay_pages(lines, pages_data(), frontend="zram", compressor=name,
-                        options={"mode": "block", **options},
-                        alloc_options={"chain_size": chain_size})
+    return replay_pages(
+        lines,
+        pages_data(),
+        frontend="zram",
+        compressor=name,
+        options={"mode": "block", **options},
+        alloc_options={"chain_size": chain_size},
+    )
 
 
 @pytest.mark.parametrize("alg", ["lz4", "lzo-rle"])
@@ -107,6 +120,7 @@ def test_reference_pages_other_chain_sizes(monkeypatch, chain_size):
 
 # -- rules, with pages whose first two bytes say their compressed length -----------------
 
+
 def sized_class(name: str = "sized", recompress: dict[int, int] | None = None):
     from xcfbench.sim.compressors.base import Compressor
 
@@ -126,6 +140,7 @@ def sized_class(name: str = "sized", recompress: dict[int, int] | None = None):
 
         def version(self):
             return "test"
+
     Sized.name = name
     return Sized
 
@@ -146,14 +161,19 @@ def sized_pages(*lengths: int) -> bytes:
 
 
 def zram(monkeypatch, lengths, lines, recompress_map=None, **options):
-    monkeypatch.setitem(__import__("xcfbench.sim.compressors", fromlist=["x"]).COMPRESSORS,
-                        "sized", sized_class())
+    monkeypatch.setitem(
+        __import__("xcfbench.sim.compressors", fromlist=["x"]).COMPRESSORS, "sized", sized_class()
+    )
     if recompress_map is not None:
-        monkeypatch.setitem(__import__("xcfbench.sim.compressors", fromlist=["x"]).COMPRESSORS,
-                            "sized2", sized_class("sized2", recompress_map))
+        monkeypatch.setitem(
+            __import__("xcfbench.sim.compressors", fromlist=["x"]).COMPRESSORS,
+            "sized2",
+            sized_class("sized2", recompress_map),
+        )
     options.setdefault("mode", "block")
-    return replay_pages(lines, sized_pages(*lengths), frontend="zram", compressor="sized",
-                        options=options)
+    return replay_pages(
+        lines, sized_pages(*lengths), frontend="zram", compressor="sized", options=options
+    )
 
 
 def test_same_filled_pages_cost_no_pool_page(monkeypatch):
@@ -161,7 +181,7 @@ def test_same_filled_pages_cost_no_pool_page(monkeypatch):
     r = zram(monkeypatch, [0, -1, 120], ["w 1 0", "w 2 1", "w 3 1", "w 4 2"])
     mm = r["frontend_stats"]["mm_stat"]
     assert (mm["same_pages"], mm["orig_data_size"], mm["compr_data_size"]) == (3, 4 * 4096, 120)
-    assert mm["mem_used_total"] == 4096          # class 128 (120 + 8): 1 page, 32 objects
+    assert mm["mem_used_total"] == 4096  # class 128 (120 + 8): 1 page, 32 objects
     # swap mode: the zero page never reaches zram (zeromap); the 0x5a page is same-filled
     r = zram(monkeypatch, [0, -1], ["w 1 0", "w 2 1"], mode="swap")
     fs = r["frontend_stats"]
@@ -186,13 +206,12 @@ def test_mem_limit_refusals(monkeypatch):
     # 3000 + 8 -> class 3072: zspages of 3 pages, 4 objects, over a 1-page limit: the
     # write fails and the zspage made for it goes again; 120 + 8 -> class 128, 1 page.
     # A limit of 4000 bytes is PAGE_ALIGNed to one page.
-    r = zram(monkeypatch, [3000, 120, -1], ["w 1 0", "w 2 1", "w 3 2", "w 4 1"],
-             mem_limit=4000)
+    r = zram(monkeypatch, [3000, 120, -1], ["w 1 0", "w 2 1", "w 3 2", "w 4 1"], mem_limit=4000)
     fs = r["frontend_stats"]
     mm = fs["mm_stat"]
     assert fs["io_stat"]["failed_writes"] == 1
     assert mm["mem_limit"] == 4096 and mm["mem_used_total"] == 4096
-    assert mm["mem_used_max"] == 3 * 4096             # updated before the limit check
+    assert mm["mem_used_max"] == 3 * 4096  # updated before the limit check
     assert mm["orig_data_size"] == 3 * 4096 and mm["same_pages"] == 1
     assert r["rejects"] == {"mem_limit": 1}
 
@@ -213,31 +232,41 @@ def test_swap_mode_frees_in_batches_of_64(monkeypatch):
     writes = [f"w {s} {s}" for s in range(200)]
     # a big swap device: the return cache is active; 64 frees stay in zram, the 65th
     # flushes those 64 first
-    r = zram(monkeypatch, lengths, writes + [f"d {s}" for s in range(64)], mode="swap",
-             swap_size=1 << 30)
+    r = zram(
+        monkeypatch, lengths, writes + [f"d {s}" for s in range(64)], mode="swap", swap_size=1 << 30
+    )
     assert r["frontend_stats"]["io_stat"]["notify_free"] == 0
     assert r["frontend_stats"]["mm_stat"]["orig_data_size"] == 200 * 4096
-    r = zram(monkeypatch, lengths, writes + [f"d {s}" for s in range(65)], mode="swap",
-             swap_size=1 << 30)
+    r = zram(
+        monkeypatch, lengths, writes + [f"d {s}" for s in range(65)], mode="swap", swap_size=1 << 30
+    )
     assert r["frontend_stats"]["io_stat"]["notify_free"] == 64
     assert r["frontend_stats"]["mm_stat"]["orig_data_size"] == (200 - 64) * 4096
     # 6.15+: immediate
-    r = zram(monkeypatch, lengths, writes + [f"d {s}" for s in range(65)], mode="swap",
-             swap_size=1 << 30, free_batch=False)
+    r = zram(
+        monkeypatch,
+        lengths,
+        writes + [f"d {s}" for s in range(65)],
+        mode="swap",
+        swap_size=1 << 30,
+        free_batch=False,
+    )
     assert r["frontend_stats"]["io_stat"]["notify_free"] == 65
     # threshold: 2 CPUs, a swap device of 401 slots + header: free swap 401 - 200 = 201
     # is below 2*64*2 = 256 at the allocations, so the cache is off and frees immediate
-    r = zram(monkeypatch, lengths, writes + ["d 0"], mode="swap", swap_size=402 * 4096,
-             cpus=2)
+    r = zram(monkeypatch, lengths, writes + ["d 0"], mode="swap", swap_size=402 * 4096, cpus=2)
     assert r["frontend_stats"]["io_stat"]["notify_free"] == 1
     # one CPU: 2*64 = 128 < 201, still active
-    r = zram(monkeypatch, lengths, writes + ["d 0"], mode="swap", swap_size=402 * 4096,
-             cpus=1)
+    r = zram(monkeypatch, lengths, writes + ["d 0"], mode="swap", swap_size=402 * 4096, cpus=1)
     assert r["frontend_stats"]["io_stat"]["notify_free"] == 0
     # swap-in frees the slot through the cache too; zeromap slots are notified as well
-    r = zram(monkeypatch, [0] + lengths, ["w 1 0", "r 1"] + [f"w {s} {s}" for s in
-             range(2, 66)] + [f"d {s}" for s in range(2, 66)], mode="swap",
-             swap_size=1 << 30)
+    r = zram(
+        monkeypatch,
+        [0] + lengths,
+        ["w 1 0", "r 1"] + [f"w {s} {s}" for s in range(2, 66)] + [f"d {s}" for s in range(2, 66)],
+        mode="swap",
+        swap_size=1 << 30,
+    )
     fs = r["frontend_stats"]
     assert fs["io_stat"]["notify_free"] == 64 and fs["vmstat"]["swpin_zero"] == 1
 
@@ -247,36 +276,51 @@ def test_recompression_keeps_page_whose_class_does_not_shrink(monkeypatch):
     # 4000 (huge) -> 3000
     rmap = {3000: 2990, 2000: 500, 4000: 3000}
     lines = ["w 1 0", "w 2 1", "w 3 2", "R"]
-    r = zram(monkeypatch, [3000, 2000, 4000], lines, recompress_map=rmap,
-             recompress="sized2")
+    r = zram(monkeypatch, [3000, 2000, 4000], lines, recompress_map=rmap, recompress="sized2")
     fs = r["frontend_stats"]
     assert fs["mm_stat"]["compr_data_size"] == 3000 + 500 + 3000
     assert fs["mm_stat"]["huge_pages"] == 0 and fs["mm_stat"]["huge_pages_since"] == 1
     assert fs["zram"]["recompressed"] == 2
     # type=huge: only the huge page; max_pages=1; threshold=2500: 2000 is skipped
-    r = zram(monkeypatch, [3000, 2000, 4000], lines, recompress_map=rmap,
-             recompress="sized2 type=huge")
+    r = zram(
+        monkeypatch, [3000, 2000, 4000], lines, recompress_map=rmap, recompress="sized2 type=huge"
+    )
     assert r["frontend_stats"]["mm_stat"]["compr_data_size"] == 3000 + 2000 + 3000
-    r = zram(monkeypatch, [3000, 2000, 4000], lines, recompress_map=rmap,
-             recompress="sized2,max_pages=1")
+    r = zram(
+        monkeypatch, [3000, 2000, 4000], lines, recompress_map=rmap, recompress="sized2,max_pages=1"
+    )
     assert r["frontend_stats"]["mm_stat"]["compr_data_size"] == 3000 + 2000 + 4096
-    r = zram(monkeypatch, [3000, 2000, 4000], lines, recompress_map=rmap,
-             recompress="sized2 threshold=2500")
+    r = zram(
+        monkeypatch,
+        [3000, 2000, 4000],
+        lines,
+        recompress_map=rmap,
+        recompress="sized2 threshold=2500",
+    )
     # 3000 tried, class does not shrink; 2000 < threshold skipped; huge -> 3000 >= threshold
     assert r["frontend_stats"]["mm_stat"]["compr_data_size"] == 3000 + 2000 + 4096
     # idle: nothing marked, nothing recompressed; after i, all
-    r = zram(monkeypatch, [3000, 2000, 4000], ["w 1 0", "w 2 1", "R"],
-             recompress_map=rmap, recompress="sized2 type=idle")
+    r = zram(
+        monkeypatch,
+        [3000, 2000, 4000],
+        ["w 1 0", "w 2 1", "R"],
+        recompress_map=rmap,
+        recompress="sized2 type=idle",
+    )
     assert r["frontend_stats"]["zram"]["recompressed"] == 0
-    r = zram(monkeypatch, [3000, 2000, 4000], ["w 1 0", "w 2 1", "i", "w 1 0", "R"],
-             recompress_map=rmap, recompress="sized2 type=idle")
+    r = zram(
+        monkeypatch,
+        [3000, 2000, 4000],
+        ["w 1 0", "w 2 1", "i", "w 1 0", "R"],
+        recompress_map=rmap,
+        recompress="sized2 type=idle",
+    )
     assert r["frontend_stats"]["mm_stat"]["compr_data_size"] == 3000 + 500
 
 
 def test_writeback_counters(monkeypatch):
     lines = ["w 1 0", "w 2 1", "w 3 2", "w 4 3", "B", "r 1", "r 2", "d 3"]
-    r = zram(monkeypatch, [4000, 4000, 4000, 100], lines, writeback="huge",
-             writeback_limit=2)
+    r = zram(monkeypatch, [4000, 4000, 4000, 100], lines, writeback="huge", writeback_limit=2)
     fs = r["frontend_stats"]
     assert fs["bd_stat"] == {"bd_count": 2, "bd_reads": 2, "bd_writes": 2}
     assert fs["lines"]["bd_stat"] == "       2        2        2"
@@ -284,8 +328,7 @@ def test_writeback_counters(monkeypatch):
     # slot 1 and 2 written back (limit 2), stay in orig_data_size; slot 3 discarded
     assert mm["orig_data_size"] == 3 * 4096 and mm["huge_pages"] == 0
     assert mm["compr_data_size"] == 100 and mm["huge_pages_since"] == 3
-    r = zram(monkeypatch, [4000, 100], ["w 1 0", "w 2 1", "i", "w 1 0", "B"],
-             writeback="idle")
+    r = zram(monkeypatch, [4000, 100], ["w 1 0", "w 2 1", "i", "w 1 0", "B"], writeback="idle")
     assert r["frontend_stats"]["bd_stat"]["bd_writes"] == 1
     assert r["frontend_stats"]["mm_stat"]["compr_data_size"] == 4096
 
@@ -293,8 +336,9 @@ def test_writeback_counters(monkeypatch):
 def test_stat_lines_exact_format(monkeypatch):
     r = zram(monkeypatch, [120], ["w 1 0"])
     lines = r["frontend_stats"]["lines"]
-    assert lines["mm_stat"] == ("    4096      120     4096        0     4096"
-                                "        0        0        0        0")
+    assert lines["mm_stat"] == (
+        "    4096      120     4096        0     4096        0        0        0        0"
+    )
     assert lines["io_stat"] == "       0        0 0        0"
     assert lines["debug_stat"] == "version: 1\n       0        0"
 

@@ -14,13 +14,21 @@ from __future__ import annotations
 import random
 
 import pytest
-from hypothesis import settings, strategies as st
+from hypothesis import settings
+from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from xcfbench.sim.allocators import create
-from xcfbench.sim.allocators.zsmalloc import (ZS_SIZE_CLASSES, chain_size, class_index, legacy_fullness, legacy_pages_per_zspage, ratio_fullness)
-from xcfbench.sim.arch import I386, PAGE_SIZE, X86_64
 from xcfbench.errors import InputError
+from xcfbench.sim.allocators import create
+from xcfbench.sim.allocators.zsmalloc import (
+    ZS_SIZE_CLASSES,
+    chain_size,
+    class_index,
+    legacy_fullness,
+    legacy_pages_per_zspage,
+    ratio_fullness,
+)
+from xcfbench.sim.arch import I386, PAGE_SIZE, X86_64
 
 ARCHES = {"i386": I386, "x86_64": X86_64}
 
@@ -41,34 +49,56 @@ def row(alloc, size):
 
 # -- the class table ------------------------------------------------------------------
 
+
 def test_255_classes_of_16_bytes():
     a = zs()
     assert ZS_SIZE_CLASSES == 255 and len(a._classes) == 255
-    assert [class_index(s) for s in (1, 32, 33, 48, 49, 4095, 4096, 4104)] == \
-        [0, 0, 1, 1, 2, 254, 254, 254]
+    assert [class_index(s) for s in (1, 32, 33, 48, 49, 4095, 4096, 4104)] == [
+        0,
+        0,
+        1,
+        1,
+        2,
+        254,
+        254,
+        254,
+    ]
     assert a._classes[0].size == 32 and a._classes[254].size == PAGE_SIZE
 
 
 def test_chain_8_top_of_table_matches_zsmalloc_rst():
-    top = [(r["size"], r["pages_per_zspage"], r["objs_per_zspage"])
-           for r in zs().class_table(all=True)][-8:]
-    assert top == [(3072, 3, 4), (3184, 7, 9), (3264, 4, 5), (3408, 5, 6), (3504, 6, 7),
-                   (3584, 7, 8), (3632, 8, 9), (4096, 1, 1)]
+    top = [
+        (r["size"], r["pages_per_zspage"], r["objs_per_zspage"]) for r in zs().class_table(all=True)
+    ][-8:]
+    assert top == [
+        (3072, 3, 4),
+        (3184, 7, 9),
+        (3264, 4, 5),
+        (3408, 5, 6),
+        (3504, 6, 7),
+        (3584, 7, 8),
+        (3632, 8, 9),
+        (4096, 1, 1),
+    ]
 
 
-@pytest.mark.parametrize("chain,watermark", [(4, (3264, 4, 5)), (8, (3632, 8, 9)),
-                                             (16, (3840, 15, 16))])
+@pytest.mark.parametrize(
+    "chain,watermark", [(4, (3264, 4, 5)), (8, (3632, 8, 9)), (16, (3840, 15, 16))]
+)
 def test_watermark_class_per_chain_size_matches_zsmalloc_rst(chain, watermark):
     """The largest class that packs more than one object (zsmalloc.rst's "watermark"
     column: 3264, 3632, 3840), then the huge class."""
-    top = [(r["size"], r["pages_per_zspage"], r["objs_per_zspage"])
-           for r in zs(X86_64, chain_size=chain).class_table(all=True)][-2:]
+    top = [
+        (r["size"], r["pages_per_zspage"], r["objs_per_zspage"])
+        for r in zs(X86_64, chain_size=chain).class_table(all=True)
+    ][-2:]
     assert top == [watermark, (4096, 1, 1)]
 
 
-@pytest.mark.parametrize("chain,arch,huge,distinct", [
-    (8, X86_64, 3625, 119), (4, X86_64, 3257, 69), (16, X86_64, 3833, 192),
-    (8, I386, 3629, 119)])
+@pytest.mark.parametrize(
+    "chain,arch,huge,distinct",
+    [(8, X86_64, 3625, 119), (4, X86_64, 3257, 69), (16, X86_64, 3833, 192), (8, I386, 3629, 119)],
+)
 def test_huge_class_size_and_distinct_classes(chain, arch, huge, distinct):
     a = zs(arch, chain_size=chain)
     assert a.huge_class_size == huge
@@ -87,7 +117,7 @@ def test_legacy_table():
 
 def test_chain_rules():
     assert chain_size(3184, 8) == 7 and chain_size(2048, 8) == 1
-    assert chain_size(48, 8) == 3                  # 3 pages hold 256 objects exactly
+    assert chain_size(48, 8) == 3  # 3 pages hold 256 objects exactly
     # Integer percent: 1 page of 1632 B uses 79 %, 2 pages 99 %, 3 pages 92 %, 4 pages
     # 99 % (a tie, so 2 stays); 6.12 gives 1536-byte requests 8 pages of 1552 B.
     assert legacy_pages_per_zspage(1632) == 2 and chain_size(1552, 8) == 8
@@ -123,13 +153,17 @@ def test_steady_state_table(size, current, old):
         assert alloc.pool_pages() == 3 * pages
         r = row(alloc, size)
         assert (r["size"], r["pages_per_zspage"], r["objs_per_zspage"]) == (csize, pages, objs)
-        assert (r["obj_allocated"], r["obj_used"], r["pages_used"]) == (3 * objs, 3 * objs,
-                                                                      3 * pages)
+        assert (r["obj_allocated"], r["obj_used"], r["pages_used"]) == (
+            3 * objs,
+            3 * objs,
+            3 * pages,
+        )
         alloc.malloc(size)
-        assert alloc.pool_pages() == 4 * pages      # a new zspage only when all are full
+        assert alloc.pool_pages() == 4 * pages  # a new zspage only when all are full
 
 
 # -- options and limits ---------------------------------------------------------------
+
 
 @pytest.mark.parametrize("bad", [3, 17, 0, "8", 8.0, True, None])
 def test_chain_size_must_be_4_to_16(bad):
@@ -167,6 +201,7 @@ def test_metadata_is_the_handle_slab():
 
 # -- zs_malloc / zs_free order --------------------------------------------------------
 
+
 def test_new_zspage_hands_out_slots_in_order_and_reuses_lifo():
     a = zs()
     hs = [a.malloc(3072) for _ in range(5)]
@@ -178,15 +213,15 @@ def test_new_zspage_hands_out_slots_in_order_and_reuses_lifo():
 
 
 def test_malloc_takes_the_fullest_zspage():
-    a = zs()                                        # class 3184: 9 objects, 7 pages
+    a = zs()  # class 3184: 9 objects, 7 pages
     hs = [a.malloc(3072) for _ in range(27)]
     A, B, C = hs[0][0], hs[9][0], hs[18][0]
-    for h in hs[0:7] + hs[9:13] + hs[18:20]:       # A 2, B 5, C 7 in use
+    for h in hs[0:7] + hs[9:13] + hs[18:20]:  # A 2, B 5, C 7 in use
         a.free(h)
-    assert a.malloc(3072)[0] is C                   # 78 % beats 56 % and 22 %
-    for h in hs[20:22]:                             # C: 8 -> 6 (67 %)
+    assert a.malloc(3072)[0] is C  # 78 % beats 56 % and 22 %
+    for h in hs[20:22]:  # C: 8 -> 6 (67 %)
         a.free(h)
-    a.free(hs[13])                                  # B: 5 -> 4 (44 %)
+    a.free(hs[13])  # B: 5 -> 4 (44 %)
     assert [a.malloc(3072)[0] for _ in range(2)] == [C, C]
     assert (A.inuse, B.inuse, C.inuse) == (2, 4, 8)
     a.check()
@@ -194,43 +229,43 @@ def test_malloc_takes_the_fullest_zspage():
 
 def test_group_order_is_head_insertion():
     a = zs()
-    hs = [a.malloc(3072) for _ in range(27)]        # three full zspages
+    hs = [a.malloc(3072) for _ in range(27)]  # three full zspages
     A, B, C = hs[0][0], hs[9][0], hs[18][0]
-    for first in (18, 0, 9):                        # one object out of each: 8 of 9
+    for first in (18, 0, 9):  # one object out of each: 8 of 9
         a.free(hs[first])
     assert list(A.cls.zspages(ratio_fullness(8, 9))) == [B, A, C]
-    assert a.malloc(3072)[0] is B                   # the zspage that entered last
+    assert a.malloc(3072)[0] is B  # the zspage that entered last
 
 
 def test_legacy_lists():
-    a = legacy()                                    # class 3264: 5 objects, 4 pages
+    a = legacy()  # class 3264: 5 objects, 4 pages
     hs = [a.malloc(3072) for _ in range(15)]
     A, B, C = hs[0][0], hs[5][0], hs[10][0]
-    for h in hs[0:4]:                               # A: 1 in use, almost empty
+    for h in hs[0:4]:  # A: 1 in use, almost empty
         a.free(h)
-    for h in hs[5:7]:                               # B: 3 in use, almost empty, at the
-        a.free(h)                                   # head since 3 >= 1
-    a.free(hs[10])                                  # C: 4 in use, almost full
+    for h in hs[5:7]:  # B: 3 in use, almost empty, at the
+        a.free(h)  # head since 3 >= 1
+    a.free(hs[10])  # C: 4 in use, almost full
     cls = A.cls
     assert list(cls.zspages(1)) == [B, A] and list(cls.zspages(2)) == [C]
-    a.free(hs[7])                                   # B: 2 in use, same group, stays
-    a.free(hs[11])                                  # C: 3 in use, enters at the head
+    a.free(hs[7])  # B: 2 in use, same group, stays
+    a.free(hs[11])  # C: 3 in use, enters at the head
     assert list(cls.zspages(1)) == [C, B, A]
-    a.free(hs[4])                                   # A: empty, freed
+    a.free(hs[4])  # A: empty, freed
     assert list(cls.zspages(1)) == [C, B] and a.pool_pages() == 8
-    assert a.malloc(3072)[0] is C                   # no almost-full zspage: C
+    assert a.malloc(3072)[0] is C  # no almost-full zspage: C
     a.check()
 
 
 def test_legacy_puts_a_less_used_zspage_behind_the_head():
-    a = legacy()                                    # class 704: 23 objects, 4 pages
+    a = legacy()  # class 704: 23 objects, 4 pages
     hs = [a.malloc(694) for _ in range(46)]
     A, B = hs[0][0], hs[23][0]
-    for h in hs[40:46]:                             # B: 17 in use = 3 * 23 // 4
+    for h in hs[40:46]:  # B: 17 in use = 3 * 23 // 4
         a.free(h)
-    for h in hs[17:23]:                             # A: 17 in use, enters at the head
+    for h in hs[17:23]:  # A: 17 in use, enters at the head
         a.free(h)
-    for h in hs[10:17]:                             # A: 10 in use, stays in place
+    for h in hs[10:17]:  # A: 10 in use, stays in place
         a.free(h)
     cls = A.cls
     assert list(cls.zspages(1)) == [A, B]
@@ -244,6 +279,7 @@ def test_legacy_puts_a_less_used_zspage_behind_the_head():
 
 # -- compaction -----------------------------------------------------------------------
 
+
 def fill_free(alloc, size, per_zspage, keep):
     """Fill len(keep) zspages, then free all but keep[i] objects of zspage i (the lowest
     slots stay).  Returns the handles kept, per zspage, and the zspages."""
@@ -252,16 +288,16 @@ def fill_free(alloc, size, per_zspage, keep):
     if alloc.store:
         for i, h in enumerate(hs):
             alloc.write(h, bytes([i]) * size)
-    groups = [hs[i * per_zspage:(i + 1) * per_zspage] for i in range(len(keep))]
-    for g, k in zip(groups, keep):
+    groups = [hs[i * per_zspage : (i + 1) * per_zspage] for i in range(len(keep))]
+    for g, k in zip(groups, keep, strict=False):
         for h in reversed(g[k:]):
             alloc.free(h)
-    return [g[:k] for g, k in zip(groups, keep)], [g[0][0] for g in groups]
+    return [g[:k] for g, k in zip(groups, keep, strict=False)], [g[0][0] for g in groups]
 
 
 @pytest.mark.parametrize("store", [False, True])
 def test_compaction_fills_the_fullest_from_the_emptiest(store):
-    a = zs(store=store)                             # class 3184: 9 objects, 7 pages
+    a = zs(store=store)  # class 3184: 9 objects, 7 pages
     kept, (A, B, C) = fill_free(a, 3072, 9, [2, 5, 8])
     assert row(a, 3072)["freeable"] == 7 and a.pool_pages() == 21
     moved_first, moved_second = kept[0]
@@ -282,13 +318,13 @@ def test_compaction_fills_the_fullest_from_the_emptiest(store):
 
 @pytest.mark.parametrize("store", [False, True])
 def test_legacy_compaction_takes_the_almost_empty_head(store):
-    a = legacy(store=store)                         # class 3264: 5 objects, 4 pages
+    a = legacy(store=store)  # class 3264: 5 objects, 4 pages
     hs = [a.malloc(3072) for _ in range(15)]
     for i, h in enumerate(hs):
         if store:
             a.write(h, bytes([i]) * 3072)
     A, B, C = hs[0][0], hs[5][0], hs[10][0]
-    for h in hs[1:5] + hs[6:8] + hs[14:15]:         # A 1, B 3 (head: 3 >= 1), C 4
+    for h in hs[1:5] + hs[6:8] + hs[14:15]:  # A 1, B 3 (head: 3 >= 1), C 4
         a.free(h)
     cls = A.cls
     assert list(cls.zspages(1)) == [B, A] and list(cls.zspages(2)) == [C]
@@ -308,11 +344,11 @@ def test_legacy_compaction_takes_the_almost_empty_head(store):
 
 
 def test_compaction_puts_a_partly_emptied_source_at_its_list_head():
-    a = zs()                                        # class 704: 29 objects, 5 pages
+    a = zs()  # class 704: 29 objects, 5 pages
     hs = [a.malloc(694) for _ in range(87)]
     T, S, D = hs[0][0], hs[29][0], hs[58][0]
     for h in hs[8:29][::-1] + hs[36:58][::-1] + hs[86:87]:
-        a.free(h)                                   # T 8, then S 7 (both 20-29 %), D 28
+        a.free(h)  # T 8, then S 7 (both 20-29 %), D 28
     cls = S.cls
     assert list(cls.zspages(3)) == [S, T]
     # D takes one object from S and is full.  S (6) goes back to the head of its group,
@@ -325,16 +361,17 @@ def test_compaction_puts_a_partly_emptied_source_at_its_list_head():
 
 def test_compaction_covers_every_class():
     a = zs()
-    fill_free(a, 3072, 9, [1, 8])                   # class 3184: one zspage freeable
-    fill_free(a, 694, 29, [1, 28])                  # class 704: one zspage freeable
+    fill_free(a, 3072, 9, [1, 8])  # class 3184: one zspage freeable
+    fill_free(a, 694, 29, [1, 28])  # class 704: one zspage freeable
     assert a.compact() == 7 + 5
     assert a.pool_pages() == 7 + 5 and a.compact() == 0
 
 
 # -- store=True layout ----------------------------------------------------------------
 
+
 def test_in_object_handle_and_page_straddling_object():
-    a = zs(X86_64, store=True)                      # class 3184
+    a = zs(X86_64, store=True)  # class 3184
     h0, h1 = a.malloc(3100), a.malloc(3100)
     assert h0[0].cls.size == 3184 and (h0[1], h1[1]) == (0, 1)
     data = bytes(range(256)) * 13
@@ -344,11 +381,11 @@ def test_in_object_handle_and_page_straddling_object():
     assert int.from_bytes(z.pages[0][3184:3192], "little") == h1[3] << 1 | 1
     assert int.from_bytes(z.pages[0][0:8], "little") == h0[3] << 1 | 1
     assert bytes(z.pages[0][3192:4096]) == data[:904]
-    assert bytes(z.pages[1][:3100 - 904]) == data[904:3100]
+    assert bytes(z.pages[1][: 3100 - 904]) == data[904:3100]
     assert a.read(h1) == data[:3100]
     # Slot 2 is free and its link names slot 3 (untagged).
-    assert int.from_bytes(z.pages[1][6368 - 4096:6376 - 4096], "little") == 3 << 1
-    a.free(h0)                                      # slot 0 now links to slot 2
+    assert int.from_bytes(z.pages[1][6368 - 4096 : 6376 - 4096], "little") == 3 << 1
+    a.free(h0)  # slot 0 now links to slot 2
     assert int.from_bytes(z.pages[0][0:8], "little") == 2 << 1
     a.check()
 
@@ -383,14 +420,21 @@ def test_check_notices_a_lost_zspage():
 
 # -- the state machine ----------------------------------------------------------------
 
-VARIANTS = [("zsmalloc", X86_64, {}), ("zsmalloc", I386, {}),
-            ("zsmalloc", X86_64, {"chain_size": 4}), ("zsmalloc", I386, {"chain_size": 16}),
-            ("zsmalloc-legacy", X86_64, {}), ("zsmalloc-legacy", I386, {})]
+VARIANTS = [
+    ("zsmalloc", X86_64, {}),
+    ("zsmalloc", I386, {}),
+    ("zsmalloc", X86_64, {"chain_size": 4}),
+    ("zsmalloc", I386, {"chain_size": 16}),
+    ("zsmalloc-legacy", X86_64, {}),
+    ("zsmalloc-legacy", I386, {}),
+]
 # Mostly sizes whose zspages hold a few objects, so that batches fill zspages, random
 # frees leave holes and compaction has objects to move; plus the limits and any size.
-SIZES = st.one_of(st.sampled_from([600, 700, 1500, 2000, 3072, 3100, 3624]),
-                  st.sampled_from([0, 1, 24, 25, 3625, 3626, 4096, 4097]),
-                  st.integers(1, PAGE_SIZE))
+SIZES = st.one_of(
+    st.sampled_from([600, 700, 1500, 2000, 3072, 3100, 3624]),
+    st.sampled_from([0, 1, 24, 25, 3625, 3626, 4096, 4097]),
+    st.integers(1, PAGE_SIZE),
+)
 
 
 class ZsMachine(RuleBasedStateMachine):
@@ -427,8 +471,11 @@ class ZsMachine(RuleBasedStateMachine):
             self.a.free(h)
             self.shadow.free(hs)
 
-    @rule(size=st.sampled_from([600, 700, 1500, 2000, 3072, 3100, 3624]),
-          n=st.integers(10, 60), seed=st.integers(0, 2**32))
+    @rule(
+        size=st.sampled_from([600, 700, 1500, 2000, 3072, 3100, 3624]),
+        n=st.integers(10, 60),
+        seed=st.integers(0, 2**32),
+    )
     def fill_punch_compact(self, size, n, seed):
         """Fill several zspages of one class, free about half, compact."""
         self.malloc_batch(size, n)
@@ -469,7 +516,8 @@ class ZsMachine(RuleBasedStateMachine):
             spans.setdefault(id(z), []).append((start, end))
         for ranges in spans.values():
             ranges.sort()
-            assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(ranges, ranges[1:]))
+            pairs = zip(ranges, ranges[1:], strict=False)
+            assert all(a_end <= b_start for (_, a_end), (b_start, _) in pairs)
 
     def teardown(self):
         if not hasattr(self, "a"):
@@ -483,6 +531,5 @@ class ZsMachine(RuleBasedStateMachine):
         self.a.check()
 
 
-ZsMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=25,
-                                       deadline=None)
+ZsMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=25, deadline=None)
 TestZsMachine = ZsMachine.TestCase

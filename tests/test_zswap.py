@@ -14,17 +14,28 @@ from xcfbench.sim.pagetrace import replay_pages
 
 def zswap(monkeypatch, lengths, lines, **options):
     from xcfbench.sim import compressors
+
     monkeypatch.setitem(compressors.COMPRESSORS, "sized", sized_class())
-    return replay_pages(lines, sized_pages(*lengths), frontend="zswap", compressor="sized",
-                        options=options, totalram_pages=100)
+    return replay_pages(
+        lines,
+        sized_pages(*lengths),
+        frontend="zswap",
+        compressor="sized",
+        options=options,
+        totalram_pages=100,
+    )
 
 
 def test_pool_limit_hysteresis(monkeypatch):
     # 4000-byte objects land in zsmalloc's huge class: one pool page each.  totalram 100
     # pages: max_pages 20, thr_pages 18.
-    lines = [f"w {s} 0" for s in range(1, 23)]           # 20 stored, 2 refused at 20
-    r = zswap(monkeypatch, [4000], lines + ["d 1", "w 30 0", "d 2", "w 31 0", "w 32 0",
-                                             "w 33 0"], shrink_worker="off")
+    lines = [f"w {s} 0" for s in range(1, 23)]  # 20 stored, 2 refused at 20
+    r = zswap(
+        monkeypatch,
+        [4000],
+        lines + ["d 1", "w 30 0", "d 2", "w 31 0", "w 32 0", "w 33 0"],
+        shrink_worker="off",
+    )
     z = r["frontend_stats"]["zswap"]
     # 21, 22: pool 20 >= 20 -> pool_limit_hit; after d 1 the pool is 19: full, 19 > 18,
     # refused without a count; after d 2: 18 <= 18 accepts (19), then 20; then a hit.
@@ -42,8 +53,13 @@ def test_shrink_worker_second_chance_and_writeback(monkeypatch):
     # 23rd: 18 <= 18, accepted.
     assert (z["pool_limit_hit"], z["written_back_pages"], z["stored_pages"]) == (2, 2, 19)
     ms = r["frontend_stats"]["memory.stat"]
-    assert ms == {"zswap": 19 * 4000, "zswapped": 19 * 4096, "zswpout": 21, "zswpin": 0,
-                  "zswpwb": 2}
+    assert ms == {
+        "zswap": 19 * 4000,
+        "zswapped": 19 * 4096,
+        "zswpout": 21,
+        "zswpin": 0,
+        "zswpwb": 2,
+    }
 
 
 def test_zero_pages_and_exclusive_loads(monkeypatch):
@@ -71,8 +87,14 @@ def test_zswap_max_writes_back_the_cgroups_own_entries(monkeypatch):
 def test_memcg_charge_pushes_out_more_than_zram():
     out = {}
     for fe in ("zram", "zswap"):
-        cfg = RunConfig(alloc="zsmalloc", arch="x86_64", frontend=fe, size_bytes=32 << 20,
-                        limit_bytes=16 << 20, totalram_bytes=1 << 30)
+        cfg = RunConfig(
+            alloc="zsmalloc",
+            arch="x86_64",
+            frontend=fe,
+            size_bytes=32 << 20,
+            limit_bytes=16 << 20,
+            totalram_bytes=1 << 30,
+        )
         out[fe] = run(cfg)
     assert out["zram"].pages_evicted == 4448
     assert out["zswap"].pages_evicted == 8191
@@ -81,17 +103,25 @@ def test_memcg_charge_pushes_out_more_than_zram():
     assert out["zram"].frontend_stats["memcg"]["reclaim_stalls"] == 0
 
 
-@pytest.mark.parametrize("args, message", [
-    (["run", "--frontend", "nope"], "unknown front end 'nope'"),
-    (["run", "--frontend", "zswap", "--recompress", "lz4"],
-     "--recompress is an option of zram, not of --frontend zswap"),
-    (["run", "--frontend", "zswap", "--max-pool-percent", "101", "-q"],
-     "bad --max-pool-percent 101"),
-    (["run", "--frontend", "zram", "--comp-opt", "level=3", "-q"], "takes no level"),
-    (["run", "--frontend", "zram", "--zram-mode", "disk", "-q"], "bad zram mode"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "--frontend", "nope"], "unknown front end 'nope'"),
+        (
+            ["run", "--frontend", "zswap", "--recompress", "lz4"],
+            "--recompress is an option of zram, not of --frontend zswap",
+        ),
+        (
+            ["run", "--frontend", "zswap", "--max-pool-percent", "101", "-q"],
+            "bad --max-pool-percent 101",
+        ),
+        (["run", "--frontend", "zram", "--comp-opt", "level=3", "-q"], "takes no level"),
+        (["run", "--frontend", "zram", "--zram-mode", "disk", "-q"], "bad zram mode"),
+    ],
+)
 def test_bad_input_one_line_exit_2(capsys, args, message):
     from xcfbench.cli import main
+
     with pytest.raises(SystemExit) as exc:
         main(args)
     err = capsys.readouterr().err
@@ -104,12 +134,25 @@ def test_replay_page_trace_cli(tmp_path):
     pages.write_bytes(bytes(4096) + b"\x11" * 4096)
     trace = tmp_path / "t.ptrace"
     trace.write_text("# zero and same-filled\nw 1 0\nw 2 1\nd 1\nc\n")
-    r = CliRunner().invoke(cli, ["replay", "--frontend", "zram", "--zram-mode", "block",
-                                 "--pages", str(pages), str(trace), "--json"])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "replay",
+            "--frontend",
+            "zram",
+            "--zram-mode",
+            "block",
+            "--pages",
+            str(pages),
+            str(trace),
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert '"same_pages": 1' in r.output and '"notify_free": 1' in r.output
     trace.write_text("w 1 0\nw 2 7\n")
     from xcfbench.cli import main
+
     with pytest.raises(SystemExit) as exc:
         main(["replay", "--frontend", "zram", "--pages", str(pages), str(trace)])
     assert exc.value.code == 2

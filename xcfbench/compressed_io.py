@@ -10,7 +10,8 @@ import contextlib
 import gzip
 import io
 import lzma
-from typing import IO, Iterator, TextIO
+from collections.abc import Iterator
+from typing import IO, TextIO
 
 from xcfbench.errors import InputError
 from xcfbench.io import atomic_open
@@ -40,6 +41,7 @@ def open_text_stream(path: str, what: str = "trace") -> TextIO:
     Errors opening it are one-line InputErrors; decoding errors surface as the caller reads
     (UnicodeDecodeError, EOFError, lzma.LZMAError, zstandard.ZstdError)."""
     import os
+
     if os.path.isdir(path):
         raise InputError(f"{what} {path!r} is a directory, not a file")
     try:
@@ -63,7 +65,7 @@ def open_text_stream(path: str, what: str = "trace") -> TextIO:
         stream = raw
     text = io.TextIOWrapper(stream, encoding="utf-8", newline=None)
     if stream is not raw:
-        text._xcfbench_raw = raw                    # type: ignore[attr-defined]
+        text._xcfbench_raw = raw  # type: ignore[attr-defined]
     return text
 
 
@@ -115,8 +117,11 @@ def atomic_text_output(path: str) -> Iterator[TextIO]:
         elif kind == "xz":
             inner = lzma.LZMAFile(raw, "wb")
         elif kind == "zst":
-            inner = _zstd().ZstdCompressor(level=3, write_checksum=True).stream_writer(
-                raw, closefd=False)
+            inner = (
+                _zstd()
+                .ZstdCompressor(level=3, write_checksum=True)
+                .stream_writer(raw, closefd=False)
+            )
         else:
             inner = raw
         text = io.TextIOWrapper(inner, encoding="utf-8", newline="\n")  # type: ignore[arg-type]
@@ -127,4 +132,4 @@ def atomic_text_output(path: str) -> Iterator[TextIO]:
                 text.flush()
                 text.detach()
             else:
-                text.close()            # ends the compressed stream; raw stays open
+                text.close()  # ends the compressed stream; raw stays open

@@ -31,14 +31,15 @@ import stat
 import sys
 import time
 import uuid
-from typing import IO, BinaryIO, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import IO, BinaryIO
 
 from xcfbench.errors import InputError
 
 MiB = 1 << 20
-MAX_DOCUMENT_BYTES = 256 * MiB      # a result file: diff, check, plot, sweep --results
-MAX_CORPUS_BYTES = 64 * MiB         # a corpus: --corpus
-MAX_LINE_BYTES = 4096               # a line of a trace
+MAX_DOCUMENT_BYTES = 256 * MiB  # a result file: diff, check, plot, sweep --results
+MAX_CORPUS_BYTES = 64 * MiB  # a corpus: --corpus
+MAX_LINE_BYTES = 4096  # a line of a trace
 
 # .xcfbench-PID-HEX.tmp: the pid says whether the writer is still alive.
 _TMP_NAME = re.compile(r"^\.xcfbench-(\d+)-[0-9a-f]{32}\.tmp$")
@@ -64,9 +65,17 @@ def _kind_error(path: str, what: str, mode: int, allow_fifo: bool) -> InputError
         return None
     if stat.S_ISDIR(mode):
         return InputError(f"{what} {path!r} is a directory, not a file")
-    kind = ("a character device" if stat.S_ISCHR(mode) else "a block device"
-            if stat.S_ISBLK(mode) else "a FIFO" if stat.S_ISFIFO(mode)
-            else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+    kind = (
+        "a character device"
+        if stat.S_ISCHR(mode)
+        else "a block device"
+        if stat.S_ISBLK(mode)
+        else "a FIFO"
+        if stat.S_ISFIFO(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else "not a regular file"
+    )
     need = "a regular file or a pipe" if allow_fifo else "a regular file"
     return InputError(f"{what} {path!r} is {kind}; it must be {need}")
 
@@ -91,8 +100,9 @@ def _open_checked(path: str, what: str, allow_fifo: bool) -> int:
     return fd
 
 
-def read_input(path: str, what: str, binary: bool = False,
-               limit: int = MAX_DOCUMENT_BYTES) -> str | bytes:
+def read_input(
+    path: str, what: str, binary: bool = False, limit: int = MAX_DOCUMENT_BYTES
+) -> str | bytes:
     """The whole of a user's input document (a regular file of at most limit bytes), or an
     InputError that names the file and says what is wrong with it (what: "corpus",
     "result file")."""
@@ -113,8 +123,9 @@ def read_input(path: str, what: str, binary: bool = False,
 
 
 def too_large(path: str, what: str, limit: int) -> InputError:
-    return InputError(f"{what} {path!r} is larger than {_size(limit)}, the most"
-                      f" xcfbench reads as a {what}")
+    return InputError(
+        f"{what} {path!r} is larger than {_size(limit)}, the most xcfbench reads as a {what}"
+    )
 
 
 def check_input_file(path: str, what: str) -> None:
@@ -151,7 +162,7 @@ def iter_chunks(path: str, what: str, size: int) -> Iterator[bytes]:
         first = True
         while True:
             try:
-                chunk = f.read(size)        # a buffered read: whole chunks from pipes too
+                chunk = f.read(size)  # a buffered read: whole chunks from pipes too
             except OSError as e:
                 raise InputError(f"{what} {path!r} cannot be read: {e.strerror}") from None
             if not chunk:
@@ -169,8 +180,6 @@ def iter_pages(path: str, what: str, page_size: int = 4096) -> Iterator[bytes]:
     """The pages of path, the last one padded with zeros (iter_chunks)."""
     for chunk in iter_chunks(path, what, page_size):
         yield chunk if len(chunk) == page_size else chunk + bytes(page_size - len(chunk))
-
-
 
 
 @contextlib.contextmanager
@@ -237,8 +246,10 @@ def check_output(path: str, inputs: Iterable[str | None] = (), what: str = "--ou
     if (st.st_dev, st.st_ino) in input_identities(inputs):
         raise InputError(f"cannot write {what} {path!r}: it is also an input of this command")
     if st.st_nlink > 1:
-        raise InputError(f"cannot write {what} {path!r}: it has {st.st_nlink} hard links, and"
-                         " replacing it would break them; write elsewhere")
+        raise InputError(
+            f"cannot write {what} {path!r}: it has {st.st_nlink} hard links, and"
+            " replacing it would break them; write elsewhere"
+        )
     return target
 
 
@@ -287,8 +298,9 @@ def _alive(pid: int) -> bool:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str, mode: str = "w", inputs: Iterable[str | None] = (),
-                perms: int | None = None) -> Iterator[IO]:
+def atomic_open(
+    path: str, mode: str = "w", inputs: Iterable[str | None] = (), perms: int | None = None
+) -> Iterator[IO]:
     """Open a temporary file beside path's target and rename it over the target when the
     block ends without an exception: a reader sees the old file or the whole new one,
     never half.  A symlink is written through; an existing file keeps its mode, unless
@@ -304,14 +316,13 @@ def atomic_open(path: str, mode: str = "w", inputs: Iterable[str | None] = (),
     try:
         # Not mkstemp: its 0600 would stick to the result; 0666 lets the umask decide.
         # A private file (perms 0600) is private from its creation, never wider.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
-                     0o666 if perms is None else perms)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 if perms is None else perms)
     except OSError as e:
         raise InputError(f"cannot write {path!r}: {e.strerror}") from None
     try:
         try:
             if perms is not None:
-                os.fchmod(fd, perms)        # exactly perms, whatever the umask or old file
+                os.fchmod(fd, perms)  # exactly perms, whatever the umask or old file
             elif old_mode is not None:
                 os.fchmod(fd, old_mode)
             with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
@@ -320,8 +331,15 @@ def atomic_open(path: str, mode: str = "w", inputs: Iterable[str | None] = (),
                 os.fsync(f.fileno())
             os.replace(tmp, target)
         except OSError as e:
-            if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS,
-                           errno.EACCES, errno.EPERM):
+            if e.errno in (
+                errno.ENOSPC,
+                errno.EDQUOT,
+                errno.EFBIG,
+                errno.EIO,
+                errno.EROFS,
+                errno.EACCES,
+                errno.EPERM,
+            ):
                 raise InputError(f"cannot write {path!r}: {e.strerror}") from None
             raise
     except BaseException:

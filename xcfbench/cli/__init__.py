@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> None:
         _fail("standard output is closed; redirect it to a file or /dev/null")
     try:
         signal.signal(signal.SIGTERM, _on_sigterm)
-    except ValueError:                  # not the main thread (an embedding program)
+    except ValueError:  # not the main thread (an embedding program)
         pass
     try:
         # Without standalone mode click returns an Exit's code instead of raising it.
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.stdout.flush()
     except InputError as e:
         _fail(str(e))
-    except click.UsageError as e:               # the group's own options
+    except click.UsageError as e:  # the group's own options
         _fail(usage_line(e))
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
@@ -59,9 +59,11 @@ def main(argv: list[str] | None = None) -> None:
         if e.errno == errno.EPIPE:
             sys.exit(0)
         where = f" {e.filename!r}" if e.filename else " standard output"
-        _fail(f"cannot write{where}: {e.strerror or e}" if e.errno in
-              (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO) else
-              f"{e.strerror or e}" + (f": {e.filename!r}" if e.filename else ""))
+        _fail(
+            f"cannot write{where}: {e.strerror or e}"
+            if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO)
+            else f"{e.strerror or e}" + (f": {e.filename!r}" if e.filename else "")
+        )
     except RecursionError:
         _fail("input nested too deeply")
     sys.exit(code if isinstance(code, int) else 0)

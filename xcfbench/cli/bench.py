@@ -18,9 +18,9 @@ import sys
 import time
 from pathlib import Path
 
+from xcfbench.results.sweep import bench_sweep
 from xcfbench.sim.allocators import REGISTRY, create
 from xcfbench.sim.arch import I386
-from xcfbench.results.sweep import bench_sweep
 from xcfbench.sim.trace import read_trace, replay
 
 # The project's copy of the reference traces; `make bench` runs in a checkout.
@@ -31,9 +31,8 @@ REPLAY_TARGET = 200_000
 
 
 def bench_run(repeats: int = 5) -> None:
-    cmd = [sys.executable, "-m", "xcfbench", "run", "--alloc", "xcf", "--fill", "text",
-           "--quiet"]
-    subprocess.run(cmd, check=True, capture_output=True)          # warm the page cache
+    cmd = [sys.executable, "-m", "xcfbench", "run", "--alloc", "xcf", "--fill", "text", "--quiet"]
+    subprocess.run(cmd, check=True, capture_output=True)  # warm the page cache
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -41,20 +40,24 @@ def bench_run(repeats: int = 5) -> None:
         times.append(time.perf_counter() - t0)
     med = statistics.median(times)
     verdict = "ok" if med < RUN_TARGET_S else "SLOWER THAN TARGET"
-    print(f"run --alloc xcf --fill text: median {med:.3f} s over {repeats} runs"
-          f" (min {min(times):.3f}, max {max(times):.3f}); target < {RUN_TARGET_S:.1f} s:"
-          f" {verdict} ({med / RUN_TARGET_S:.2f} of target)")
+    print(
+        f"run --alloc xcf --fill text: median {med:.3f} s over {repeats} runs"
+        f" (min {min(times):.3f}, max {max(times):.3f}); target < {RUN_TARGET_S:.1f} s:"
+        f" {verdict} ({med / RUN_TARGET_S:.2f} of target)"
+    )
 
 
 def bench_replay(repeats: int = 3) -> None:
     traces = {name: read_trace(REFERENCE_TRACES / name) for name in TRACES}
-    print(f"\nreplay throughput, storage off, best of {repeats} (target >= {REPLAY_TARGET:,} ops/s)")
+    print(
+        f"\nreplay throughput, storage off, best of {repeats} (target >= {REPLAY_TARGET:,} ops/s)"
+    )
     print(f"{'allocator':<18}" + "".join(f"{n.removesuffix('.trace'):>16}" for n in TRACES))
     slow = []
     for name in REGISTRY:
         cells = []
         for tname, trace in traces.items():
-            best = min(_timed(lambda: replay(trace, name, I386)) for _ in range(repeats))
+            best = min(_timed(lambda t=trace, n=name: replay(t, n, I386)) for _ in range(repeats))
             rate = len(trace.ops) / best
             if rate < REPLAY_TARGET:
                 slow.append(f"{name}/{tname}")
@@ -83,8 +86,15 @@ def bench_compact() -> None:
         print(f"{name:<18} {before:>6} -> {alloc.pool_pages():>6} pages in {seconds * 1e3:8.1f} ms")
 
 
-COMPRESSOR_TARGETS = {"lzo": 50_000, "lzo-rle": 50_000, "lz4": 50_000, "zstd": 25_000,
-                      "lz4hc": 6_000, "deflate": 4_000, "842": None}
+COMPRESSOR_TARGETS = {
+    "lzo": 50_000,
+    "lzo-rle": 50_000,
+    "lz4": 50_000,
+    "zstd": 25_000,
+    "lz4hc": 6_000,
+    "deflate": 4_000,
+    "842": None,
+}
 
 
 def bench_compressors(seconds: float = 1.0, repeats: int = 3) -> None:
@@ -93,12 +103,15 @@ def bench_compressors(seconds: float = 1.0, repeats: int = 3) -> None:
     second of this process's CPU time (one core, whatever else the machine runs); the
     wall-clock rate is printed beside it."""
     import lzma
+
     from xcfbench.sim.compressors import create_compressor
-    raw = lzma.decompress((REFERENCE_TRACES.parent / "compressors" / "pages.bin.xz")
-                          .read_bytes())
-    pages = [raw[i:i + 4096] for i in range(0, len(raw), 4096)]
-    print(f"\ncompressors: distinct pages sized per second, {len(pages)} reference pages,"
-          f" best of {repeats}")
+
+    raw = lzma.decompress((REFERENCE_TRACES.parent / "compressors" / "pages.bin.xz").read_bytes())
+    pages = [raw[i : i + 4096] for i in range(0, len(raw), 4096)]
+    print(
+        f"\ncompressors: distinct pages sized per second, {len(pages)} reference pages,"
+        f" best of {repeats}"
+    )
     for name, target in COMPRESSOR_TARGETS.items():
         for call in ("zram", "zswap"):
             size = create_compressor(name, call).size
@@ -111,11 +124,15 @@ def bench_compressors(seconds: float = 1.0, repeats: int = 3) -> None:
                     n += len(pages)
                 best = max(best, n / (time.process_time() - c0))
                 best_wall = max(best_wall, n / (time.perf_counter() - w0))
-            verdict = "" if target is None else (
-                f"  target >= {target:>6,}: {'ok' if best >= target else 'BELOW TARGET'}"
-                f" ({best / target:.1f}x)")
-            print(f"{name:<10}{call:<7}{best:>10,.0f} pages/s (wall {best_wall:>9,.0f}/s)"
-                  f"{verdict}")
+            verdict = (
+                ""
+                if target is None
+                else (
+                    f"  target >= {target:>6,}: {'ok' if best >= target else 'BELOW TARGET'}"
+                    f" ({best / target:.1f}x)"
+                )
+            )
+            print(f"{name:<10}{call:<7}{best:>10,.0f} pages/s (wall {best_wall:>9,.0f}/s){verdict}")
 
 
 def _timed(fn) -> float:

@@ -7,14 +7,15 @@ stderr.  Exit status: 0 ok, 1 a regression gate failed, 2 bad input.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from xcfbench import __version__
-from xcfbench.sim.config import RunConfig, parse_alloc_options, parse_size
 from xcfbench.errors import InputError
 from xcfbench.output import FORMATS
+from xcfbench.sim.config import RunConfig, parse_alloc_options, parse_size
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -23,7 +24,8 @@ PROG = "xcfbench"
 
 
 def stdout_console() -> Console:
-    from rich.console import Console       # here, not at the top: --help stays fast
+    from rich.console import Console  # here, not at the top: --help stays fast
+
     console = Console(soft_wrap=False)
     if not console.is_terminal:
         # A pipe or a file gets a table wide enough to need no wrapping.
@@ -37,68 +39,165 @@ def split_list(value: str) -> list[str]:
 
 def run_options(multi: bool = False) -> Callable:
     """Options shared by run, compare and reproduce; they become a RunConfig."""
+
     def decorate(f: Callable) -> Callable:
         opts = [
-            click.option("--alloc", "-a", default=None if multi else "xcfmalloc",
-                         help="allocator (xv, xcf, ...; see `xcfbench list`)"
-                         + ("; comma-separated list" if multi else "")),
-            click.option("--fill", "-f", default=None if multi else "text",
-                         help="page contents: zero, text, zero-tagged, random, image:FILE"
-                         + ("; comma-separated list" if multi else "")),
-            click.option("--arch", default="i386", show_default=True,
-                         help="struct sizes of i386 (the letter's machine) or x86_64"),
-            click.option("--compressor", "-c", default="lzo1x-1", show_default=True,
-                         help="lzo1x-1 (python-lzo), lzo1x-1-linux31 (exact 2011 sizes), or"
-                         " today's lzo, lzo-rle, lz4, lz4hc, zstd, deflate, 842"),
-            click.option("--comp-opt", "comp_opts", multiple=True, metavar="NAME=VALUE",
-                         help="compressor option, e.g. level=9 (repeatable)"),
-            click.option("--frontend", default="zcache", show_default=True,
-                         help="the kernel path pushed-out pages take (see `xcfbench list`)"),
-            click.option("--size", "size", default="512M", show_default=True,
-                         help="bytes the program writes (K/M/G suffixes)"),
-            click.option("--limit", default="256M", show_default=True,
-                         help="memory cgroup limit (memory.limit_in_bytes)"),
-            click.option("--overhead-pages", type=int, default=None,
-                         help="cgroup pages charged besides the workload's [default: 352]"),
-            click.option("--reclaim-batch", type=int, default=None,
-                         help="pages reclaimed at a time [default: 32, SWAP_CLUSTER_MAX]"),
-            click.option("--zv-max-zsize", type=int, default=3584, show_default=True,
-                         help="reject pages compressing past this (1..3584)"),
-            click.option("--zv-max-mean-zsize", type=int, default=3584, show_default=True,
-                         help="reject poor pages while the pool mean exceeds this (1..3584)"),
-            click.option("--policy-percent", type=int, default=75, show_default=True,
-                         help="zv_page_count_policy_percent of totalram"),
-            click.option("--totalram", default="4G", show_default=True,
-                         help="machine RAM for the policy cap"),
-            click.option("--no-sentinel", is_flag=True,
-                         help="zv_hdr without its debug sentinel (32 bytes on i386)"),
-            click.option("--corpus", type=str, default=None,
-                         help="text fill: use this file instead of corpora/english.txt"),
-            click.option("--seed", type=int, default=0, show_default=True,
-                         help="seed for the workload"),
-            click.option("--shuffle", is_flag=True,
-                         help="--fill image:FILE: its pages in a random order (by --seed)"),
-            click.option("--compact", default=None,
-                         help="run compaction: 'end' or 'every:N' puts"),
-            click.option("--verify", is_flag=True,
-                         help="store real bytes; read back and decompress every page"),
-            click.option("--opt", "opts", multiple=True, metavar="NAME=VALUE",
-                         help="allocator option, e.g. rule=v1 (repeatable)"),
-            click.option("--chain-size", type=int, default=None,
-                         help="zsmalloc pages per zspage at most, 4..16 [default: 8]"),
-            click.option("--classes", is_flag=True,
-                         help="also print the allocator's size-class table (zsmalloc)"),
+            click.option(
+                "--alloc",
+                "-a",
+                default=None if multi else "xcfmalloc",
+                help="allocator (xv, xcf, ...; see `xcfbench list`)"
+                + ("; comma-separated list" if multi else ""),
+            ),
+            click.option(
+                "--fill",
+                "-f",
+                default=None if multi else "text",
+                help="page contents: zero, text, zero-tagged, random, image:FILE"
+                + ("; comma-separated list" if multi else ""),
+            ),
+            click.option(
+                "--arch",
+                default="i386",
+                show_default=True,
+                help="struct sizes of i386 (the letter's machine) or x86_64",
+            ),
+            click.option(
+                "--compressor",
+                "-c",
+                default="lzo1x-1",
+                show_default=True,
+                help="lzo1x-1 (python-lzo), lzo1x-1-linux31 (exact 2011 sizes), or"
+                " today's lzo, lzo-rle, lz4, lz4hc, zstd, deflate, 842",
+            ),
+            click.option(
+                "--comp-opt",
+                "comp_opts",
+                multiple=True,
+                metavar="NAME=VALUE",
+                help="compressor option, e.g. level=9 (repeatable)",
+            ),
+            click.option(
+                "--frontend",
+                default="zcache",
+                show_default=True,
+                help="the kernel path pushed-out pages take (see `xcfbench list`)",
+            ),
+            click.option(
+                "--size",
+                "size",
+                default="512M",
+                show_default=True,
+                help="bytes the program writes (K/M/G suffixes)",
+            ),
+            click.option(
+                "--limit",
+                default="256M",
+                show_default=True,
+                help="memory cgroup limit (memory.limit_in_bytes)",
+            ),
+            click.option(
+                "--overhead-pages",
+                type=int,
+                default=None,
+                help="cgroup pages charged besides the workload's [default: 352]",
+            ),
+            click.option(
+                "--reclaim-batch",
+                type=int,
+                default=None,
+                help="pages reclaimed at a time [default: 32, SWAP_CLUSTER_MAX]",
+            ),
+            click.option(
+                "--zv-max-zsize",
+                type=int,
+                default=3584,
+                show_default=True,
+                help="reject pages compressing past this (1..3584)",
+            ),
+            click.option(
+                "--zv-max-mean-zsize",
+                type=int,
+                default=3584,
+                show_default=True,
+                help="reject poor pages while the pool mean exceeds this (1..3584)",
+            ),
+            click.option(
+                "--policy-percent",
+                type=int,
+                default=75,
+                show_default=True,
+                help="zv_page_count_policy_percent of totalram",
+            ),
+            click.option(
+                "--totalram", default="4G", show_default=True, help="machine RAM for the policy cap"
+            ),
+            click.option(
+                "--no-sentinel",
+                is_flag=True,
+                help="zv_hdr without its debug sentinel (32 bytes on i386)",
+            ),
+            click.option(
+                "--corpus",
+                type=str,
+                default=None,
+                help="text fill: use this file instead of corpora/english.txt",
+            ),
+            click.option(
+                "--seed", type=int, default=0, show_default=True, help="seed for the workload"
+            ),
+            click.option(
+                "--shuffle",
+                is_flag=True,
+                help="--fill image:FILE: its pages in a random order (by --seed)",
+            ),
+            click.option("--compact", default=None, help="run compaction: 'end' or 'every:N' puts"),
+            click.option(
+                "--verify",
+                is_flag=True,
+                help="store real bytes; read back and decompress every page",
+            ),
+            click.option(
+                "--opt",
+                "opts",
+                multiple=True,
+                metavar="NAME=VALUE",
+                help="allocator option, e.g. rule=v1 (repeatable)",
+            ),
+            click.option(
+                "--chain-size",
+                type=int,
+                default=None,
+                help="zsmalloc pages per zspage at most, 4..16 [default: 8]",
+            ),
+            click.option(
+                "--classes",
+                is_flag=True,
+                help="also print the allocator's size-class table (zsmalloc)",
+            ),
             click.option("--json", "as_json", is_flag=True, help="print one JSON document"),
-            click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
-                         help="stdout: table (default), json (= --json), csv or markdown"),
-            click.option("--output", "-o", "output", default=None, metavar="FILE",
-                         help="also write the JSON document to FILE (atomically)"),
+            click.option(
+                "--format",
+                "fmt",
+                type=click.Choice(FORMATS),
+                default=None,
+                help="stdout: table (default), json (= --json), csv or markdown",
+            ),
+            click.option(
+                "--output",
+                "-o",
+                "output",
+                default=None,
+                metavar="FILE",
+                help="also write the JSON document to FILE (atomically)",
+            ),
             click.option("--quiet", "-q", is_flag=True, help="no progress bar"),
             *frontend_flags(),
         ]
         for opt in reversed(opts):
             f = opt(f)
         return f
+
     return decorate
 
 
@@ -111,6 +210,7 @@ def _int(flag: str) -> Callable[[str], int]:
             return int(text)
         except ValueError:
             raise InputError(f"bad {flag} {text!r}: expected an integer") from None
+
     return parse
 
 
@@ -119,40 +219,77 @@ def _bytes(flag: str, zero: bool = True) -> Callable[[str], int]:
         if zero and str(text).strip() == "0":
             return 0
         return parse_size(text, flag)
+
     return parse
 
 
 FRONTEND_FLAGS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
     ("--zram-mode", "mode", str, "zram: swap (6.12 swap layer, default) or block"),
     ("--mem-limit", "mem_limit", _bytes("--mem-limit"), "zram mem_limit (K/M/G; 0 none)"),
-    ("--recompress", "recompress", str,
-     "zram: 'ALGO [type=huge|idle|huge_idle] [threshold=N] [max_pages=N]'"),
+    (
+        "--recompress",
+        "recompress",
+        str,
+        "zram: 'ALGO [type=huge|idle|huge_idle] [threshold=N] [max_pages=N]'",
+    ),
     ("--writeback", "writeback", str, "zram writeback: huge, idle, huge_idle, incompressible"),
-    ("--writeback-limit", "writeback_limit", _int("--writeback-limit"),
-     "zram writeback_limit in pages (enables writeback_limit_enable)"),
+    (
+        "--writeback-limit",
+        "writeback_limit",
+        _int("--writeback-limit"),
+        "zram writeback_limit in pages (enables writeback_limit_enable)",
+    ),
     ("--cpus", "cpus", _int("--cpus"), "zram swap mode: online CPUs (free-cache threshold)"),
-    ("--swap-size", "swap_size", _bytes("--swap-size"),
-     "zram swap mode: swap device size [default: --totalram]"),
-    ("--max-pool-percent", "max_pool_percent", _int("--max-pool-percent"),
-     "zswap max_pool_percent of --totalram [default: 20]"),
-    ("--accept-threshold", "accept_threshold_percent", _int("--accept-threshold"),
-     "zswap accept_threshold_percent [default: 90]"),
-    ("--zswap-max", "zswap_max", _bytes("--zswap-max"),
-     "zswap: the cgroup's memory.zswap.max (K/M/G; 0 refuses all) [default: max]"),
-    ("--shrink-worker", "shrink_worker", str,
-     "zswap: when the shrink worker runs: 'sync' (at the rejecting store, default) or 'off'"),
+    (
+        "--swap-size",
+        "swap_size",
+        _bytes("--swap-size"),
+        "zram swap mode: swap device size [default: --totalram]",
+    ),
+    (
+        "--max-pool-percent",
+        "max_pool_percent",
+        _int("--max-pool-percent"),
+        "zswap max_pool_percent of --totalram [default: 20]",
+    ),
+    (
+        "--accept-threshold",
+        "accept_threshold_percent",
+        _int("--accept-threshold"),
+        "zswap accept_threshold_percent [default: 90]",
+    ),
+    (
+        "--zswap-max",
+        "zswap_max",
+        _bytes("--zswap-max"),
+        "zswap: the cgroup's memory.zswap.max (K/M/G; 0 refuses all) [default: max]",
+    ),
+    (
+        "--shrink-worker",
+        "shrink_worker",
+        str,
+        "zswap: when the shrink worker runs: 'sync' (at the rejecting store, default) or 'off'",
+    ),
 )
 FRONTEND_SWITCHES: tuple[tuple[str, str, Any, str], ...] = (
-    ("--immediate-free", "free_batch", False,
-     "zram swap mode: frees reach zram at once (6.15+), no 64-slot batches"),
+    (
+        "--immediate-free",
+        "free_batch",
+        False,
+        "zram swap mode: frees reach zram at once (6.15+), no 64-slot batches",
+    ),
 )
 
 
 def frontend_flags() -> list[Callable]:
-    out = [click.option(flag, flag.lstrip("-").replace("-", "_"), default=None, help=h)
-           for flag, _, _, h in FRONTEND_FLAGS]
-    out += [click.option(flag, flag.lstrip("-").replace("-", "_"), is_flag=True, help=h)
-            for flag, _, _, h in FRONTEND_SWITCHES]
+    out = [
+        click.option(flag, flag.lstrip("-").replace("-", "_"), default=None, help=h)
+        for flag, _, _, h in FRONTEND_FLAGS
+    ]
+    out += [
+        click.option(flag, flag.lstrip("-").replace("-", "_"), is_flag=True, help=h)
+        for flag, _, _, h in FRONTEND_SWITCHES
+    ]
     return out
 
 
@@ -160,28 +297,35 @@ def frontend_options_of(frontend: str, kw: dict[str, Any]) -> tuple[tuple[str, A
     """The front-end flags given, as the front end's options; another front end's flag
     is an InputError naming it."""
     from xcfbench.sim.frontends import FRONTENDS, get_frontend_class
+
     cls = get_frontend_class(frontend)
     out: dict[str, Any] = {}
-    given = [(flag, key, kw.get(flag.lstrip("-").replace("-", "_")), parse)
-             for flag, key, parse, _ in FRONTEND_FLAGS]
-    given += [(flag, key, value if kw.get(flag.lstrip("-").replace("-", "_")) else None,
-               lambda v: v) for flag, key, value, _ in FRONTEND_SWITCHES]
+    given = [
+        (flag, key, kw.get(flag.lstrip("-").replace("-", "_")), parse)
+        for flag, key, parse, _ in FRONTEND_FLAGS
+    ]
+    given += [
+        (flag, key, value if kw.get(flag.lstrip("-").replace("-", "_")) else None, lambda v: v)
+        for flag, key, value, _ in FRONTEND_SWITCHES
+    ]
     for flag, key, value, parse in given:
         if value is None:
             continue
         if key not in cls.options:
             owners = [n for n, c in FRONTENDS.items() if key in c.options]
-            raise InputError(f"{flag} is an option of {' and '.join(owners) or 'no front end'},"
-                             f" not of --frontend {cls.name}")
+            raise InputError(
+                f"{flag} is an option of {' and '.join(owners) or 'no front end'},"
+                f" not of --frontend {cls.name}"
+            )
         out[key] = parse(value)
     return tuple(sorted(out.items()))
 
 
-def with_chain_size(alloc: str, options: tuple, chain_size: int | None,
-                    strict: bool) -> tuple:
+def with_chain_size(alloc: str, options: tuple, chain_size: int | None, strict: bool) -> tuple:
     """Add --chain-size to the options of an allocator that has one.  In a comparison of
     several allocators it applies to those with size classes; alone, it must apply."""
     from xcfbench.sim.allocators import get_allocator_class
+
     if chain_size is None:
         return options
     cls = get_allocator_class(alloc)
@@ -199,18 +343,30 @@ def build_config(alloc: str, fill: str, kw: dict[str, Any], strict: bool = True)
     if kw["reclaim_batch"] is not None:
         extra["reclaim_batch"] = kw["reclaim_batch"]
     return RunConfig(
-        alloc=alloc, fill=fill, arch=kw["arch"], compressor=kw["compressor"],
-        frontend=kw["frontend"], compressor_options=parse_alloc_options(kw["comp_opts"]),
-        size_bytes=parse_size(kw["size"], "--size"), limit_bytes=parse_size(kw["limit"], "--limit"),
-        zv_max_zsize=kw["zv_max_zsize"], zv_max_mean_zsize=kw["zv_max_mean_zsize"],
+        alloc=alloc,
+        fill=fill,
+        arch=kw["arch"],
+        compressor=kw["compressor"],
+        frontend=kw["frontend"],
+        compressor_options=parse_alloc_options(kw["comp_opts"]),
+        size_bytes=parse_size(kw["size"], "--size"),
+        limit_bytes=parse_size(kw["limit"], "--limit"),
+        zv_max_zsize=kw["zv_max_zsize"],
+        zv_max_mean_zsize=kw["zv_max_mean_zsize"],
         zv_page_count_policy_percent=kw["policy_percent"],
         totalram_bytes=parse_size(kw["totalram"], "--totalram"),
-        zv_hdr_sentinel=not kw["no_sentinel"], corpus=kw["corpus"], seed=kw["seed"],
+        zv_hdr_sentinel=not kw["no_sentinel"],
+        corpus=kw["corpus"],
+        seed=kw["seed"],
         shuffle=kw.get("shuffle", False),
-        compact=kw["compact"], verify=kw["verify"],
+        compact=kw["compact"],
+        verify=kw["verify"],
         frontend_options=frontend_options_of(kw["frontend"], kw),
-        alloc_options=with_chain_size(alloc, parse_alloc_options(kw["opts"]),
-                                      kw.get("chain_size"), strict), **extra)
+        alloc_options=with_chain_size(
+            alloc, parse_alloc_options(kw["opts"]), kw.get("chain_size"), strict
+        ),
+        **extra,
+    )
 
 
 def output_inputs(kw: dict[str, Any], *more: str | None) -> tuple[str | None, ...]:
@@ -222,6 +378,7 @@ def output_format(kw: dict[str, Any], inputs: tuple[str | None, ...] | None = No
     """--format, with --json as its older spelling; checks --output before the run: its
     directory, its name, and that it is not one of the command's inputs."""
     from xcfbench.io import check_output
+
     if kw.get("output"):
         check_output(kw["output"], output_inputs(kw) if inputs is None else inputs)
     fmt = kw.get("fmt")
@@ -232,12 +389,18 @@ def output_format(kw: dict[str, Any], inputs: tuple[str | None, ...] | None = No
     return fmt or "table"
 
 
-def emit(doc: dict[str, Any], fmt: str, output: str | None, table: Callable[[], Any],
-         inputs: tuple[str | None, ...] = ()) -> None:
+def emit(
+    doc: dict[str, Any],
+    fmt: str,
+    output: str | None,
+    table: Callable[[], Any],
+    inputs: tuple[str | None, ...] = (),
+) -> None:
     """The JSON document to --output (atomically), and one artifact in fmt on stdout."""
+    from xcfbench.io import write_atomic
     from xcfbench.output.formats import render_document
     from xcfbench.results.document import dumps
-    from xcfbench.io import write_atomic
+
     if output:
         write_atomic(output, dumps(doc), inputs)
     if fmt == "json":
@@ -250,13 +413,15 @@ def emit(doc: dict[str, Any], fmt: str, output: str | None, table: Callable[[], 
 
 def check_classes(alloc: str, wanted: bool) -> None:
     from xcfbench.sim.allocators import get_allocator_class
+
     if wanted and not get_allocator_class(alloc).has_size_classes:
         raise InputError(f"--classes: {alloc} has no size-class table (zsmalloc has)")
 
 
 def run_many(configs: list[RunConfig], quiet: bool):
-    from xcfbench.sim.engine import run
     from xcfbench.output.tables import ProgressBar
+    from xcfbench.sim.engine import run
+
     results = []
     for n, cfg in enumerate(configs, 1):
         label = f"{cfg.alloc} {cfg.fill}" + (f" ({n}/{len(configs)})" if len(configs) > 1 else "")
@@ -269,10 +434,9 @@ def config_doc(cfg: RunConfig, result) -> dict[str, Any]:
     return {**cfg.to_dict(), **result.provenance}
 
 
-
-
 class BadInput(click.ClickException):
     """Bad input as click carries it: one line on stderr and exit status 2."""
+
     exit_code = 2
 
     def show(self, file: Any = None) -> None:
@@ -300,8 +464,12 @@ class Group(click.Group):
             raise BadInput(usage_line(e)) from None
 
 
-@click.group(PROG, cls=Group, invoke_without_command=True,
-             context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    PROG,
+    cls=Group,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, prog_name=PROG)
 @click.pass_context
 def cli(ctx: click.Context) -> None:
@@ -309,5 +477,5 @@ def cli(ctx: click.Context) -> None:
 
     Re-runs the 2011 xcfmalloc experiment (zcache over frontswap in a 256 MB cgroup) and
     replays allocation traces through faithful models of the kernel's allocators."""
-    if ctx.invoked_subcommand is None:          # bare `xcfbench`: the help, status 0
+    if ctx.invoked_subcommand is None:  # bare `xcfbench`: the help, status 0
         click.echo(ctx.get_help())

@@ -32,7 +32,7 @@ from pathlib import Path
 from xcfbench.errors import InputError
 
 CONTROL = Path("/sys/class/zram-control")
-BLKDISCARD = 0x1277                  # _IO(0x12, 119)
+BLKDISCARD = 0x1277  # _IO(0x12, 119)
 PAGE = 4096
 REPO = Path(__file__).resolve().parents[2]
 REF = REPO / "tests" / "reference" / "compressors"
@@ -43,8 +43,7 @@ def churn_trace(n_pages: int, seed: int, ops: int) -> list[str]:
     lines = [f"w {n} {n}" for n in range(n_pages)]
     for _ in range(ops):
         block = rng.randrange(n_pages + 64)
-        lines.append(f"d {block}" if rng.random() < 0.3
-                     else f"w {block} {rng.randrange(n_pages)}")
+        lines.append(f"d {block}" if rng.random() < 0.3 else f"w {block} {rng.randrange(n_pages)}")
     lines.append("c")
     return lines
 
@@ -52,8 +51,11 @@ def churn_trace(n_pages: int, seed: int, ops: int) -> list[str]:
 def same_filled_trace(data: bytes, sizes: dict | None) -> list[str]:
     """Only the same-filled and zero pages, written, overwritten and discarded."""
     n = len(data) // PAGE
-    same = [i for i in range(n)
-            if data[i * PAGE:(i + 1) * PAGE] == data[i * PAGE:i * PAGE + 8] * (PAGE // 8)]
+    same = [
+        i
+        for i in range(n)
+        if data[i * PAGE : (i + 1) * PAGE] == data[i * PAGE : i * PAGE + 8] * (PAGE // 8)
+    ]
     lines = [f"w {k} {p}" for k, p in enumerate(same)]
     lines += [f"w {k} {same[-1 - k]}" for k in range(0, len(same), 3)]
     lines += [f"d {k}" for k in range(0, len(same), 4)] + ["c"]
@@ -63,6 +65,7 @@ def same_filled_trace(data: bytes, sizes: dict | None) -> list[str]:
 def table_compressor(sizes_path: Path, alg: str):
     from xcfbench.sim.compressors import COMPRESSORS
     from xcfbench.sim.compressors.base import Compressor
+
     rows = json.loads(sizes_path.read_text())["pages"]
     table = {r["sha256"]: r["zram"][alg] for r in rows}
 
@@ -82,6 +85,7 @@ def table_compressor(sizes_path: Path, alg: str):
 
         def version(self):
             return f"kernel {alg} lengths from {sizes_path.name}"
+
     COMPRESSORS[Table.name] = Table
     return Table.name
 
@@ -100,14 +104,14 @@ def run_kernel(alg: str, data: bytes, lines: list[str]) -> tuple[str, list[int]]
         max_block = max(int(x.split()[1]) for x in lines if x[0] in "wdr")
         sysfs_write(sysdir / "disksize", str((max_block + 1) * PAGE))
         fd = os.open(f"/dev/zram{dev_id}", os.O_RDWR | os.O_DIRECT)
-        buf = mmap.mmap(-1, PAGE)                 # page-aligned, as O_DIRECT needs
+        buf = mmap.mmap(-1, PAGE)  # page-aligned, as O_DIRECT needs
         try:
             for line in lines:
                 f = line.split()
                 if f[0] == "w":
                     block, page = int(f[1]), int(f[2])
                     buf.seek(0)
-                    buf.write(data[page * PAGE:(page + 1) * PAGE])
+                    buf.write(data[page * PAGE : (page + 1) * PAGE])
                     if os.pwritev(fd, [buf], block * PAGE) != PAGE:
                         raise OSError(f"short write at block {block}")
                 elif f[0] == "d":
@@ -132,9 +136,12 @@ def run_kernel(alg: str, data: bytes, lines: list[str]) -> tuple[str, list[int]]
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="xcfbench-kernel-check", description=__doc__.split("\n")[0])
     ap.add_argument("--pages", default=str(REF / "pages.bin.xz"))
-    ap.add_argument("--sizes", default=None,
-                    help="sizes.json of --pages (default: the reference set's, when --pages"
-                         " is the reference set and the algorithm is not registered)")
+    ap.add_argument(
+        "--sizes",
+        default=None,
+        help="sizes.json of --pages (default: the reference set's, when --pages"
+        " is the reference set and the algorithm is not registered)",
+    )
     ap.add_argument("--trace", default=None, help="a page trace (default: built-in traces)")
     ap.add_argument("--alg", action="append", default=None)
     ap.add_argument("--chain-size", type=int, default=8)
@@ -144,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     from xcfbench.sim.compressors import COMPRESSORS
     from xcfbench.sim.frontends.zram import MM_STAT_FIELDS
     from xcfbench.sim.pagetrace import read_pages, replay_pages
+
     print(f"kernel: Linux {platform.release()} ({platform.machine()})")
     if os.geteuid() != 0:
         print("kernel-check needs root (it creates its own zram device)", file=sys.stderr)
@@ -156,14 +164,21 @@ def main(argv: list[str] | None = None) -> int:
     traces = {}
     if args.trace:
         traces[os.path.basename(args.trace)] = Path(args.trace).read_text().splitlines()
-        traces = {k: [x for x in v if x.strip() and not x.startswith("#")]
-                  for k, v in traces.items()}
+        traces = {
+            k: [x for x in v if x.strip() and not x.startswith("#")] for k, v in traces.items()
+        }
     else:
         traces[f"churn(seed={args.seed}, ops={args.ops})"] = churn_trace(n, args.seed, args.ops)
         traces["same-filled only"] = same_filled_trace(data, None)
-    sizes = Path(args.sizes) if args.sizes else (
-        REF / "sizes.json" if Path(args.pages).resolve() == (REF / "pages.bin.xz").resolve()
-        else None)
+    sizes = (
+        Path(args.sizes)
+        if args.sizes
+        else (
+            REF / "sizes.json"
+            if Path(args.pages).resolve() == (REF / "pages.bin.xz").resolve()
+            else None
+        )
+    )
     failures = 0
     for alg in args.alg or ["lz4", "lzo-rle"]:
         if alg in COMPRESSORS:
@@ -171,18 +186,28 @@ def main(argv: list[str] | None = None) -> int:
         elif sizes is not None:
             model, how = table_compressor(sizes, alg), f"kernel lengths from {sizes}"
         else:
-            print(f"{alg}: SKIP: no model compressor (issue 9's {alg} is not registered and"
-                  " no --sizes)")
+            print(
+                f"{alg}: SKIP: no model compressor (issue 9's {alg} is not registered and"
+                " no --sizes)"
+            )
             continue
         for name, lines in traces.items():
             text, kernel = run_kernel(alg, data, lines)
-            r = replay_pages(lines, data, frontend="zram", compressor=model,
-                             options={"mode": "block"},
-                             alloc_options={"chain_size": args.chain_size})
+            r = replay_pages(
+                lines,
+                data,
+                frontend="zram",
+                compressor=model,
+                options={"mode": "block"},
+                alloc_options={"chain_size": args.chain_size},
+            )
             mm = r["frontend_stats"]["mm_stat"]
             mine = [mm[f] for f in MM_STAT_FIELDS]
-            diff = [f"{f} kernel {k} model {m}" for f, k, m in zip(MM_STAT_FIELDS, kernel, mine)
-                    if k != m]
+            diff = [
+                f"{f} kernel {k} model {m}"
+                for f, k, m in zip(MM_STAT_FIELDS, kernel, mine, strict=False)
+                if k != m
+            ]
             verdict = "EQUAL" if not diff else "DIFFERENT: " + "; ".join(diff)
             failures += bool(diff)
             print(f"{alg} · {name} · model: {how}")

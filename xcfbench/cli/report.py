@@ -9,12 +9,22 @@ from __future__ import annotations
 
 import shutil
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
 
-from xcfbench.cli.common import (PROG, build_config, cli, emit, output_format, output_inputs,
-                                 run_options, split_list, stdout_console)
+from xcfbench.cli.common import (
+    PROG,
+    build_config,
+    cli,
+    emit,
+    output_format,
+    output_inputs,
+    run_options,
+    split_list,
+    stdout_console,
+)
 from xcfbench.errors import InputError
 from xcfbench.output import FORMATS
 
@@ -23,6 +33,7 @@ def _print(renderable: Any) -> None:
     """Print to stdout; into a pipe or a file, as wide as the table needs, never wrapped."""
     from rich.console import Console
     from rich.measure import Measurement
+
     console = stdout_console()
     if not console.is_terminal:
         need = Measurement.get(console, console.options.update_width(1000), renderable).maximum
@@ -37,27 +48,38 @@ def _warn(messages) -> None:
 
 
 def _format_option(f: Callable) -> Callable:
-    return click.option("--format", "fmt", type=click.Choice(FORMATS), default="table",
-                        show_default=True, help="what stdout gets")(f)
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(FORMATS),
+        default="table",
+        show_default=True,
+        help="what stdout gets",
+    )(f)
 
 
 def _emit_comparison(cmp, fmt: str, report=None) -> None:
     if fmt == "json":
         from xcfbench.results.document import dumps
+
         sys.stdout.write(dumps(report.to_dict() if report else cmp.to_dict()))
     elif fmt == "table":
         from xcfbench.output.tables import check_verdict, comparison_table
+
         _print(comparison_table(cmp, report))
         if report:
             _print(check_verdict(report))
     else:
         from xcfbench.output.formats import render_comparison
+
         sys.stdout.write(render_comparison(cmp, fmt, report))
 
 
 _pair_any_option = click.option(
-    "--pair-any", is_flag=True,
-    help="pair single results of different cases (allocators, fills) in file order")
+    "--pair-any",
+    is_flag=True,
+    help="pair single results of different cases (allocators, fills) in file order",
+)
 
 
 @cli.command()
@@ -69,6 +91,7 @@ def diff(paths: tuple[str, ...], pair_any: bool, fmt: str) -> None:
     and relative difference, coloured by whether it got better or worse.  Also reads a
     sweep's results file."""
     from xcfbench.results.compare import compare, load_sources
+
     if len(paths) < 2:
         raise InputError("diff needs at least two result files (the first is the reference)")
     cmp = compare(load_sources(paths), pair_any)
@@ -77,23 +100,38 @@ def diff(paths: tuple[str, ...], pair_any: bool, fmt: str) -> None:
 
 
 @cli.command()
-@click.option("--baseline", "-b", required=True, metavar="BASE.json",
-              help="the results to hold CURRENT to")
+@click.option(
+    "--baseline", "-b", required=True, metavar="BASE.json", help="the results to hold CURRENT to"
+)
 @click.argument("current", metavar="CURRENT.json")
-@click.option("--fail-on", "fail_on", multiple=True, metavar="METRIC:+N%|METRIC:+X",
-              help="fail when METRIC rises by more than N % (or X); '-' guards a fall;"
-                   " repeatable")
-@click.option("--no-default-thresholds", is_flag=True,
-              help="drop the default 'any increase' gate on exact page counts")
+@click.option(
+    "--fail-on",
+    "fail_on",
+    multiple=True,
+    metavar="METRIC:+N%|METRIC:+X",
+    help="fail when METRIC rises by more than N % (or X); '-' guards a fall; repeatable",
+)
+@click.option(
+    "--no-default-thresholds",
+    is_flag=True,
+    help="drop the default 'any increase' gate on exact page counts",
+)
 @_pair_any_option
 @_format_option
-def check(baseline: str, current: str, fail_on: tuple[str, ...], no_default_thresholds: bool,
-          pair_any: bool, fmt: str) -> None:
+def check(
+    baseline: str,
+    current: str,
+    fail_on: tuple[str, ...],
+    no_default_thresholds: bool,
+    pair_any: bool,
+    fmt: str,
+) -> None:
     """The regression gate: print the whole comparison, then every threshold that failed;
     exit 1 if any did.  Exact page counts (zv_page_count, pages_held, ...) fail on any
     increase unless a --fail-on names them."""
     from xcfbench.results.compare import check as run_check
     from xcfbench.results.compare import load_sources, thresholds_for
+
     thresholds = thresholds_for(fail_on, defaults=not no_default_thresholds)
     base, cur = load_sources([baseline, current])
     report = run_check(base, cur, thresholds, pair_any)
@@ -107,47 +145,81 @@ def check(baseline: str, current: str, fail_on: tuple[str, ...], no_default_thre
 
 @cli.command()
 @run_options(multi=True)
-@click.option("--jobs", "-j", type=int, default=1, show_default=True,
-              help="runs at a time, each in a process of its own")
-@click.option("--results", "results_path", default="sweep.jsonl", show_default=True,
-              metavar="FILE", help="JSON lines, one per finished run; run again to resume")
+@click.option(
+    "--jobs",
+    "-j",
+    type=int,
+    default=1,
+    show_default=True,
+    help="runs at a time, each in a process of its own",
+)
+@click.option(
+    "--results",
+    "results_path",
+    default="sweep.jsonl",
+    show_default=True,
+    metavar="FILE",
+    help="JSON lines, one per finished run; run again to resume",
+)
 def sweep(alloc: str | None, fill: str | None, jobs: int, results_path: str, **kw: Any) -> None:
     """Every combination of --alloc, --fill, --arch, --compressor, --size and --limit
     (comma-separated lists), run in parallel; each finished run is a line of --results,
     and an interrupted sweep resumes where it stopped."""
-    from xcfbench.sim.config import format_size
     from xcfbench.output.formats import summary
     from xcfbench.output.tables import ProgressBar, summary_table
     from xcfbench.results.compare import source_of
     from xcfbench.results.sweep import expand, run_sweep, sweep_document
+    from xcfbench.sim.config import format_size
+
     fmt = output_format(kw, output_inputs(kw, results_path))
-    axes = {"alloc": split_list(alloc or "xvmalloc,xcfmalloc"), "fill": split_list(fill or "zero,text"),
-            "arch": split_list(kw["arch"]), "compressor": split_list(kw["compressor"]),
-            "size": split_list(kw["size"]), "limit": split_list(kw["limit"])}
+    axes = {
+        "alloc": split_list(alloc or "xvmalloc,xcfmalloc"),
+        "fill": split_list(fill or "zero,text"),
+        "arch": split_list(kw["arch"]),
+        "compressor": split_list(kw["compressor"]),
+        "size": split_list(kw["size"]),
+        "limit": split_list(kw["limit"]),
+    }
     for name, values in axes.items():
         if not values:
             raise InputError(f"--{name} names nothing to sweep")
 
     def make(a: dict[str, str]):
-        return build_config(a["alloc"], a["fill"], {**kw, "arch": a["arch"], "size": a["size"],
-                                                    "compressor": a["compressor"],
-                                                    "limit": a["limit"]})
+        return build_config(
+            a["alloc"],
+            a["fill"],
+            {
+                **kw,
+                "arch": a["arch"],
+                "size": a["size"],
+                "compressor": a["compressor"],
+                "limit": a["limit"],
+            },
+        )
+
     configs = expand(axes, make)
     with ProgressBar("sweep", enabled=not kw["quiet"], delay_s=0, runs=True) as bar:
-        outcome = run_sweep(configs, results_path, jobs, progress=bar,
-                            warn=lambda m: _warn([m]))
-    click.echo(f"{PROG}: sweep: {len(configs)} runs, {outcome.ran} run now,"
-               f" {outcome.reused} already in {results_path}", err=True)
-    shown = {"alloc": [c.alloc for c in configs], "fill": [c.fill for c in configs],
-             "arch": [c.arch for c in configs], "compressor": [c.compressor for c in configs],
-             "size": [format_size(c.size_bytes) for c in configs],
-             "limit": [format_size(c.limit_bytes) for c in configs]}
+        outcome = run_sweep(configs, results_path, jobs, progress=bar, warn=lambda m: _warn([m]))
+    click.echo(
+        f"{PROG}: sweep: {len(configs)} runs, {outcome.ran} run now,"
+        f" {outcome.reused} already in {results_path}",
+        err=True,
+    )
+    shown = {
+        "alloc": [c.alloc for c in configs],
+        "fill": [c.fill for c in configs],
+        "arch": [c.arch for c in configs],
+        "compressor": [c.compressor for c in configs],
+        "size": [format_size(c.size_bytes) for c in configs],
+        "limit": [format_size(c.limit_bytes) for c in configs],
+    }
     doc = sweep_document({k: list(dict.fromkeys(v)) for k, v in shown.items()}, outcome)
     source = source_of(doc)
     if fmt == "table":
         # Not through emit(): a sweep's axes make the table wider than emit() prints it.
-        from xcfbench.results.document import dumps
         from xcfbench.io import write_atomic
+        from xcfbench.results.document import dumps
+
         if kw["output"]:
             write_atomic(kw["output"], dumps(doc), output_inputs(kw, results_path))
         _print(summary_table(summary(source.entries), f"sweep of {len(configs)} runs"))
@@ -157,38 +229,57 @@ def sweep(alloc: str | None, fill: str | None, jobs: int, results_path: str, **k
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, metavar="RESULTS...")
-@click.option("--kind", "-k", type=click.Choice(("sizes", "pool", "classes")),
-              default="sizes", show_default=True,
-              help="sizes: compressed-size distribution; pool: pool pages over the run;"
-                   " classes: zsmalloc per-class occupancy")
-@click.option("--out", "-o", default=None, metavar="FILE.png|FILE.svg",
-              help="write a picture; without it, draw in the terminal")
+@click.option(
+    "--kind",
+    "-k",
+    type=click.Choice(("sizes", "pool", "classes")),
+    default="sizes",
+    show_default=True,
+    help="sizes: compressed-size distribution; pool: pool pages over the run;"
+    " classes: zsmalloc per-class occupancy",
+)
+@click.option(
+    "--out",
+    "-o",
+    default=None,
+    metavar="FILE.png|FILE.svg",
+    help="write a picture; without it, draw in the terminal",
+)
 @click.option("--width", type=int, default=None, help="terminal plot columns")
 @click.option("--height", type=int, default=None, help="terminal plot rows")
-def plot(paths: tuple[str, ...], kind: str, out: str | None, width: int | None,
-         height: int | None) -> None:
+def plot(
+    paths: tuple[str, ...], kind: str, out: str | None, width: int | None, height: int | None
+) -> None:
     """Pictures of results (run, compare, reproduce and sweep files): the distribution
     of compressed sizes, pool pages over the run, or zsmalloc's per-class occupancy (of
     runs or replays).  --kind sizes also draws `xcfbench pages --format json` output.
     Without --out, drawn in the terminal."""
     from xcfbench.output.plot import prepare, prepare_pages, save, terminal
     from xcfbench.results.compare import load_sources
+
     if out:
         from xcfbench.io import check_output
+
         check_output(out, paths, what="--out")
     from xcfbench.results.pages import is_pages_output, read_pages_summary
-    if any(is_pages_output(p) for p in paths):        # `xcfbench pages --format json`
+
+    if any(is_pages_output(p) for p in paths):  # `xcfbench pages --format json`
         if kind != "sizes" or not all(is_pages_output(p) for p in paths):
-            raise InputError("pages outputs draw only with --kind sizes, and not mixed with"
-                             " run results")
+            raise InputError(
+                "pages outputs draw only with --kind sizes, and not mixed with run results"
+            )
         pic = prepare_pages([(p, read_pages_summary(p)) for p in paths])
     else:
         pic = prepare(kind, load_sources(paths))
     if out:
         save(pic, out, inputs=paths)
         w, h = pic.size_px
-        click.echo(f"{PROG}: wrote {out} ({w}x{h} px)" if out.lower().endswith(".png")
-                   else f"{PROG}: wrote {out}", err=True)
+        click.echo(
+            f"{PROG}: wrote {out} ({w}x{h} px)"
+            if out.lower().endswith(".png")
+            else f"{PROG}: wrote {out}",
+            err=True,
+        )
         return
     size = shutil.get_terminal_size((100, 30))
     w = width or size.columns

@@ -21,16 +21,34 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
-from xcfbench.sim.config import format_size
 from xcfbench.errors import InputError
-from xcfbench.output.values import (OPTIONAL_FIGURES, REPLAY_FIGURES, RUN_FIGURES, cell,
-                                    human, signed, signed_pct)
+from xcfbench.output.values import (
+    OPTIONAL_FIGURES,
+    REPLAY_FIGURES,
+    RUN_FIGURES,
+    cell,
+    human,
+    signed,
+    signed_pct,
+)
+from xcfbench.results.compare import (
+    DERIVED_FIELDS,
+    CheckReport,
+    Comparison,
+    Entry,
+    Source,
+    case_fields,
+    field_name,
+    field_value,
+    source_of,
+    threshold_map,
+)
 from xcfbench.results.metrics import METRICS, metric_value
-from xcfbench.results.compare import (DERIVED_FIELDS, CheckReport, Comparison, Entry, Source, case_fields, field_name, field_value, source_of, threshold_map)
-
+from xcfbench.sim.config import format_size
 
 _NESTED = ("rejects", "allocator_stats", "provenance")
 
@@ -60,8 +78,10 @@ def _md_cell(text: Any) -> str:
 
 def _md_table(header: list[str], rows: Iterable[list[Any]], align: list[str]) -> str:
     marks = {"l": "---", "r": "---:", "c": ":---:"}
-    lines = ["| " + " | ".join(_md_cell(h) for h in header) + " |",
-             "|" + "|".join(marks[a] for a in align) + "|"]
+    lines = [
+        "| " + " | ".join(_md_cell(h) for h in header) + " |",
+        "|" + "|".join(marks[a] for a in align) + "|",
+    ]
     for row in rows:
         lines.append("| " + " | ".join(_md_cell(v) for v in row) + " |")
     return "\n".join(lines) + "\n"
@@ -69,47 +89,70 @@ def _md_table(header: list[str], rows: Iterable[list[Any]], align: list[str]) ->
 
 # -- documents as CSV -------------------------------------------------------------------------
 
+
 def document_rows(doc: dict[str, Any], source: Source) -> tuple[list[str], list[list[Any]]]:
     entries = source.entries
     family = source.family
     fields = case_fields(entries, family)
     varying = [f for f in fields if f not in ("alloc", "fill", "trace") + DERIVED_FIELDS]
-    ident = ["trace", "allocator", "arch"] if family == "replay" \
+    ident = (
+        ["trace", "allocator", "arch"]
+        if family == "replay"
         else ["allocator", "fill", "arch", "compressor"]
+    )
     varying = [f for f in varying if f not in ident]
     results = [e.result for e in entries]
 
     # A top-level metric counts when its key is there (null or not); a front-end counter
     # when the front end reported it.
-    metrics = [m for m in METRICS
-               if any(m in r if "." not in m else metric_value(r, m) is not None
-                      for r in results)]
+    metrics = [
+        m
+        for m in METRICS
+        if any(m in r if "." not in m else metric_value(r, m) is not None for r in results)
+    ]
     taken = set(ident) | set(metrics) | set(_NESTED)
-    scalars = sorted({k for r in results for k, v in r.items()
-                      if k not in taken and not isinstance(v, (dict, list))})
-    nested = sorted({(outer, k) for r in results for outer in _NESTED
-                     for k, v in (r.get(outer) or {}).items()
-                     if not isinstance(v, (dict, list)) and k not in r})
+    scalars = sorted(
+        {
+            k
+            for r in results
+            for k, v in r.items()
+            if k not in taken and not isinstance(v, (dict, list))
+        }
+    )
+    nested = sorted(
+        {
+            (outer, k)
+            for r in results
+            for outer in _NESTED
+            for k, v in (r.get(outer) or {}).items()
+            if not isinstance(v, (dict, list)) and k not in r
+        }
+    )
 
     header: list[str] = []
     pre: list[list[Any]] = [[] for _ in entries]
     if doc.get("kind") == "reproduce":
         published = sorted({k for row in doc["results"] for k in row.get("published", {})})
         header += ["case"] + [f"published.{k}" for k in published]
-        for out, row in zip(pre, doc["results"]):
+        for out, row in zip(pre, doc["results"], strict=False):
             out += [row.get("case")] + [row.get("published", {}).get(k) for k in published]
     header += ident + varying + metrics + scalars + [f"{o}.{k}" for o, k in nested]
     rows = []
-    for out, e in zip(pre, entries):
+    for out, e in zip(pre, entries, strict=False):
         r = e.result
-        rows.append(out + [r.get(f) for f in ident]
-                    + [e.config.get(f) for f in varying]
-                    + [metric_value(r, m) for m in metrics] + [r.get(k) for k in scalars]
-                    + [(r.get(o) or {}).get(k) for o, k in nested])
+        rows.append(
+            out
+            + [r.get(f) for f in ident]
+            + [e.config.get(f) for f in varying]
+            + [metric_value(r, m) for m in metrics]
+            + [r.get(k) for k in scalars]
+            + [(r.get(o) or {}).get(k) for o, k in nested]
+        )
     return header, rows
 
 
 # -- documents as Markdown --------------------------------------------------------------------
+
 
 def document_markdown(doc: dict[str, Any], source: Source) -> str:
     kind = doc.get("kind")
@@ -149,8 +192,14 @@ def _run_markdown(e: Entry) -> str:
         if count:
             rows.append([f"rejected: {reason}", str(count), "pages", "failed puts for this reason"])
     if r.get("verified"):
-        rows.append(["verify_errors", human(r.get("verify_errors")), "pages",
-                     "stored pages that did not read back and decompress intact"])
+        rows.append(
+            [
+                "verify_errors",
+                human(r.get("verify_errors")),
+                "pages",
+                "stored pages that did not read back and decompress intact",
+            ]
+        )
     table = _md_table(["figure", "value", "unit", "meaning"], rows, ["l", "r", "l", "l"])
     return f"{title}\n\n{_setup_line(e.config)}\n\n{table}"
 
@@ -164,13 +213,21 @@ def _replay_markdown(e: Entry) -> str:
             continue
         m = METRICS[name]
         rows.append([name, human(r[name], m.unit), m.unit, m.help])
-    rows.append(["ops", str(r.get("ops")), "count",
-                 f"{r.get('allocs')} allocs, {r.get('frees')} frees"])
+    rows.append(
+        ["ops", str(r.get("ops")), "count", f"{r.get('allocs')} allocs, {r.get('frees')} frees"]
+    )
     if r.get("verified"):
-        rows.append(["verify_errors", human(r.get("verify_errors")), "count",
-                     "objects that did not read back as written"])
-    return f"{title}\n\n" + _md_table(["figure", "value", "unit", "meaning"], rows,
-                                      ["l", "r", "l", "l"])
+        rows.append(
+            [
+                "verify_errors",
+                human(r.get("verify_errors")),
+                "count",
+                "objects that did not read back as written",
+            ]
+        )
+    return f"{title}\n\n" + _md_table(
+        ["figure", "value", "unit", "meaning"], rows, ["l", "r", "l", "l"]
+    )
 
 
 def _reproduce_markdown(doc: dict[str, Any]) -> str:
@@ -178,19 +235,31 @@ def _reproduce_markdown(doc: dict[str, Any]) -> str:
     for item in doc["results"]:
         first = True
         for figure, published, measured, diff in item["figures"]:
-            rows.append([item["case"] if first else "", figure, published, measured, diff,
-                         item.get("why", "") if first else ""])
+            rows.append(
+                [
+                    item["case"] if first else "",
+                    figure,
+                    published,
+                    measured,
+                    diff,
+                    item.get("why", "") if first else "",
+                ]
+            )
             first = False
     head = "### The xcfmalloc v2 cover letter (2011), published vs measured"
-    table = _md_table(["case", "figure", "published", "measured", "difference",
-                       "why it differs"], rows, ["l", "l", "r", "r", "r", "l"])
+    table = _md_table(
+        ["case", "figure", "published", "measured", "difference", "why it differs"],
+        rows,
+        ["l", "l", "r", "r", "r", "l"],
+    )
     return f"{head}\n\n{_setup_line(doc['config'])}\n\n{table}"
 
 
 @dataclass(frozen=True)
 class Summary:
     """The letter's table for any set of runs: one row per run, raw values."""
-    header: tuple[str, ...]       # the case, the fields a sweep varies, then 7 figures
+
+    header: tuple[str, ...]  # the case, the fields a sweep varies, then 7 figures
     rows: tuple[tuple[Any, ...], ...]
 
 
@@ -207,16 +276,38 @@ def summary(entries: tuple[Entry, ...] | list[Entry]) -> Summary:
         b = base.setdefault(tuple(repr(e.config.get(f)) for f in others), e)
         r, rb = e.result, b.result
         delta = None
-        if b is not e and None not in (r.get("effective_compression_pct"),
-                                       rb.get("effective_compression_pct")):
+        if b is not e and None not in (
+            r.get("effective_compression_pct"),
+            rb.get("effective_compression_pct"),
+        ):
             delta = round(r["effective_compression_pct"] - rb["effective_compression_pct"], 6)
         values = [field_value(f, e.config.get(f)) for f in extra]
-        rows.append((r["allocator"], r.get("fill"), *values, r.get("curr_pages"),
-                     r.get("zv_page_count"), r.get("zv_desc_count"),
-                     r.get("effective_compression_pct"), delta, r.get("stored_per_pool"),
-                     r.get("failed_puts")))
-    header = ("allocator", "fill", *map(field_name, extra), "curr_pages", "zv_page_count",
-              "zv_desc_count", "effective", "Δ points", "stored/pool", "failed puts")
+        rows.append(
+            (
+                r["allocator"],
+                r.get("fill"),
+                *values,
+                r.get("curr_pages"),
+                r.get("zv_page_count"),
+                r.get("zv_desc_count"),
+                r.get("effective_compression_pct"),
+                delta,
+                r.get("stored_per_pool"),
+                r.get("failed_puts"),
+            )
+        )
+    header = (
+        "allocator",
+        "fill",
+        *map(field_name, extra),
+        "curr_pages",
+        "zv_page_count",
+        "zv_desc_count",
+        "effective",
+        "Δ points",
+        "stored/pool",
+        "failed puts",
+    )
     return Summary(header, tuple(rows))
 
 
@@ -226,8 +317,18 @@ def _summary_markdown(entries: tuple[Entry, ...], doc: dict[str, Any]) -> str:
     rows = []
     for row in s.rows:
         (*ids, curr, zv, desc, eff, delta, density, failed) = row
-        rows.append([*ids, human(curr), human(zv), human(desc), human(eff, "%"), signed(delta),
-                     human(density, "x"), human(failed)])
+        rows.append(
+            [
+                *ids,
+                human(curr),
+                human(zv),
+                human(desc),
+                human(eff, "%"),
+                signed(delta),
+                human(density, "x"),
+                human(failed),
+            ]
+        )
     table = _md_table(list(s.header), rows, ["l", "l"] + ["l"] * n_extra + ["r"] * 7)
     config = doc.get("config", {})
     if doc.get("kind") == "sweep":
@@ -239,6 +340,7 @@ def _summary_markdown(entries: tuple[Entry, ...], doc: dict[str, Any]) -> str:
 
 
 # -- comparisons ------------------------------------------------------------------------------
+
 
 def comparison_csv(cmp: Comparison, report: CheckReport | None = None) -> str:
     header = ["case", "metric", "unit", "better", f"value:{cmp.sources[0]}"]
@@ -254,12 +356,14 @@ def comparison_csv(cmp: Comparison, report: CheckReport | None = None) -> str:
         for r in case.rows:
             m = METRICS[r.metric]
             row: list[Any] = [case.label, r.metric, m.unit, m.better, r.values[0]]
-            for v, d in zip(r.values[1:], r.deltas[1:]):
+            for v, d in zip(r.values[1:], r.deltas[1:], strict=False):
                 row += [v, d.absolute, d.relative_pct, d.verdict]
             if report:
                 outcomes = gates.get((case.label, r.metric), [])
-                row += [";".join(o.threshold.describe() for o in outcomes),
-                        any(o.failed for o in outcomes) if outcomes else None]
+                row += [
+                    ";".join(o.threshold.describe() for o in outcomes),
+                    any(o.failed for o in outcomes) if outcomes else None,
+                ]
             rows.append(row)
     return _csv(header, rows)
 
@@ -281,16 +385,18 @@ def comparison_markdown(cmp: Comparison, report: CheckReport | None = None) -> s
         first = True
         for r in case.rows:
             m = METRICS[r.metric]
-            row: list[Any] = ([case.label if first else ""] if many else [])
+            row: list[Any] = [case.label if first else ""] if many else []
             row += [r.metric, human(r.values[0], m.unit)]
-            for v, d in zip(r.values[1:], r.deltas[1:]):
+            for v, d in zip(r.values[1:], r.deltas[1:], strict=False):
                 verdict = f"**{d.verdict}**" if d.verdict == "worse" else d.verdict
-                row += [human(v, m.unit), signed(d.absolute), signed_pct(d.relative_pct),
-                        verdict]
+                row += [human(v, m.unit), signed(d.absolute), signed_pct(d.relative_pct), verdict]
             if report:
                 outcomes = gates.get((case.label, r.metric), [])
-                row.append("" if not outcomes else
-                           ("**FAIL**" if any(o.failed for o in outcomes) else "ok"))
+                row.append(
+                    ""
+                    if not outcomes
+                    else ("**FAIL**" if any(o.failed for o in outcomes) else "ok")
+                )
             rows.append(row)
             first = False
     parts = [f"Reference: `{names[0]}`\n", _md_table(header, rows, align)]

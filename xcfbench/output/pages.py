@@ -21,28 +21,50 @@ class CsvRows:
         self.writer.writerow(["page", "zero", "same_filled", *names])
 
     def write(self, row: dict[str, Any]) -> None:
-        self.writer.writerow([row["page"], int(row["zero"]), int(row["same_filled"]),
-                              *("" if row[n] is None else row[n] for n in self.names)])
+        self.writer.writerow(
+            [
+                row["page"],
+                int(row["zero"]),
+                int(row["same_filled"]),
+                *("" if row[n] is None else row[n] for n in self.names),
+            ]
+        )
 
 
 def summary_table(summary: dict[str, Any], title: str):
     from rich.table import Table
+
     huge = summary["huge_class_size"]
-    t = Table(title=title, caption=(
-        f"{summary['pages']} pages; zero {summary['zero']} ({_pct(summary['zero_pct'])});"
-        f" same-filled (zero included) {summary['same_filled']}"
-        f" ({_pct(summary['same_filled_pct'])}); huge: >= huge_class_size {huge}"
-        f" (zsmalloc, chain {summary['chain_size']}); sizes as the {summary['call']} call makes"
-        " them"))
-    for col, just in (("compressor", "left"), ("mean size", "right"), ("ratio", "right"),
-                      ("huge", "right"), ("zswap rejects", "right"), ("median", "right"),
-                      ("90th pct", "right")):
+    t = Table(
+        title=title,
+        caption=(
+            f"{summary['pages']} pages; zero {summary['zero']} ({_pct(summary['zero_pct'])});"
+            f" same-filled (zero included) {summary['same_filled']}"
+            f" ({_pct(summary['same_filled_pct'])}); huge: >= huge_class_size {huge}"
+            f" (zsmalloc, chain {summary['chain_size']}); sizes as the {summary['call']} call makes"
+            " them"
+        ),
+    )
+    for col, just in (
+        ("compressor", "left"),
+        ("mean size", "right"),
+        ("ratio", "right"),
+        ("huge", "right"),
+        ("zswap rejects", "right"),
+        ("median", "right"),
+        ("90th pct", "right"),
+    ):
         t.add_column(col, justify=just)
     for c in summary["compressors"]:
-        t.add_row(c["compressor"], _num(c["mean_size"], 1), _num(c["ratio"], 3),
-                  _pct(c["huge_pct"]), _pct(c["zswap_rejected_pct"]),
-                  _quantile(c["histogram"], 0.5, summary["histogram_bucket"]),
-                  _quantile(c["histogram"], 0.9, summary["histogram_bucket"]))
+        t.add_row(
+            c["compressor"],
+            _num(c["mean_size"], 1),
+            _num(c["ratio"], 3),
+            _pct(c["huge_pct"]),
+            _pct(c["zswap_rejected_pct"]),
+            _quantile(c["histogram"], 0.5, summary["histogram_bucket"]),
+            _quantile(c["histogram"], 0.9, summary["histogram_bucket"]),
+        )
     return t
 
 

@@ -24,7 +24,6 @@ temporary name and renamed, so an interrupted plot leaves no half-written pictur
 from __future__ import annotations
 
 import os
-
 from dataclasses import dataclass
 
 from xcfbench.errors import InputError
@@ -32,8 +31,8 @@ from xcfbench.io import atomic_open, check_output
 from xcfbench.results.compare import Source, entry_labels
 
 KINDS = ("sizes", "pool", "classes")
-HIST_BUCKET = 32            # bytes per clen_histogram bucket (engine.HIST_SHIFT)
-MAX_PANELS = 8              # classes: one panel per run
+HIST_BUCKET = 32  # bytes per clen_histogram bucket (engine.HIST_SHIFT)
+MAX_PANELS = 8  # classes: one panel per run
 FIG_WIDTH_IN, FIG_HEIGHT_IN, DPI = 8.0, 4.5, 100
 PANEL_HEIGHT_IN = 4.25
 
@@ -43,8 +42,8 @@ class Series:
     label: str
     x: tuple[float, ...]
     y: tuple[float, ...]
-    y2: tuple[float, ...] = ()      # pool: curr_pages; classes: obj_used
-    note: str = ""                  # classes: the panel's summary line
+    y2: tuple[float, ...] = ()  # pool: curr_pages; classes: obj_used
+    note: str = ""  # classes: the panel's summary line
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,7 @@ class Picture:
     xlabel: str
     ylabel: str
     series: tuple[Series, ...]
-    marks: tuple[tuple[float, str], ...] = ()      # vertical lines: (x, label)
+    marks: tuple[tuple[float, str], ...] = ()  # vertical lines: (x, label)
 
     @property
     def size_px(self) -> tuple[int, int]:
@@ -71,15 +70,22 @@ def figure_size_in(pic: Picture) -> tuple[float, float]:
 
 # -- data -------------------------------------------------------------------------------------
 
+
 def prepare(kind: str, sources: list[Source]) -> Picture:
     if kind not in KINDS:
         raise InputError(f"unknown plot kind {kind!r}: choose from {', '.join(KINDS)}")
     for s in sources:
         if s.family != "run" and kind != "classes":
-            raise InputError(f"{s.path} holds replay results; --kind {kind} needs run results"
-                             " (run, compare, reproduce or sweep)")
+            raise InputError(
+                f"{s.path} holds replay results; --kind {kind} needs run results"
+                " (run, compare, reproduce or sweep)"
+            )
     labels = entry_labels(sources)
-    pairs = [(lab, e) for s, labs in zip(sources, labels) for lab, e in zip(labs, s.entries)]
+    pairs = [
+        (lab, e)
+        for s, labs in zip(sources, labels, strict=True)
+        for lab, e in zip(labs, s.entries, strict=True)
+    ]
     return {"sizes": _sizes, "pool": _pool, "classes": _classes}[kind](pairs)
 
 
@@ -90,14 +96,17 @@ def _sizes(pairs) -> Picture:
         if not isinstance(hist, list):
             raise InputError(f"result {label!r} has no clen_histogram")
         hist = hist or [0]
-        series.append(Series(label, tuple(i * HIST_BUCKET for i in range(len(hist))),
-                             tuple(hist)))
+        series.append(Series(label, tuple(i * HIST_BUCKET for i in range(len(hist))), tuple(hist)))
     limits = {e.config.get("zv_max_zsize") for _, e in pairs}
-    marks = tuple((float(v), f"zv_max_zsize {v}") for v in sorted(limits)
-                  if isinstance(v, int))
-    return Picture("sizes", "Compressed sizes of the pages offered to zcache",
-                   f"compressed size (bytes, {HIST_BUCKET}-byte buckets)", "pages",
-                   tuple(series), marks)
+    marks = tuple((float(v), f"zv_max_zsize {v}") for v in sorted(limits) if isinstance(v, int))
+    return Picture(
+        "sizes",
+        "Compressed sizes of the pages offered to zcache",
+        f"compressed size (bytes, {HIST_BUCKET}-byte buckets)",
+        "pages",
+        tuple(series),
+        marks,
+    )
 
 
 def prepare_pages(docs: list[tuple[str, dict]]) -> Picture:
@@ -112,15 +121,18 @@ def prepare_pages(docs: list[tuple[str, dict]]) -> Picture:
         for c in summary.get("compressors", []):
             hist = c.get("histogram") or [0]
             name = c["compressor"] if len(docs) == 1 else f"{label} {c['compressor']}"
-            series.append(Series(name, tuple(i * bucket for i in range(len(hist))),
-                                 tuple(hist)))
+            series.append(Series(name, tuple(i * bucket for i in range(len(hist))), tuple(hist)))
     if not series:
         raise InputError("the pages output names no compressor")
-    marks = tuple((float(v), f"huge_class_size {v}") for v in sorted(limits)
-                  if isinstance(v, int))
-    return Picture("sizes", "Compressed sizes of the pages, per compressor",
-                   f"compressed size (bytes, {HIST_BUCKET}-byte buckets)", "pages",
-                   tuple(series), marks)
+    marks = tuple((float(v), f"huge_class_size {v}") for v in sorted(limits) if isinstance(v, int))
+    return Picture(
+        "sizes",
+        "Compressed sizes of the pages, per compressor",
+        f"compressed size (bytes, {HIST_BUCKET}-byte buckets)",
+        "pages",
+        tuple(series),
+        marks,
+    )
 
 
 def _pool(pairs) -> Picture:
@@ -129,10 +141,21 @@ def _pool(pairs) -> Picture:
         samples = e.result.get("samples")
         if not isinstance(samples, list) or not samples:
             raise InputError(f"result {label!r} has no samples of the pool")
-        series.append(Series(label, tuple(s[0] for s in samples), tuple(s[2] for s in samples),
-                             tuple(s[1] for s in samples)))
-    return Picture("pool", "Pool pages over the run (dashed: pages stored, curr_pages)",
-                   "pages written", "pages", tuple(series))
+        series.append(
+            Series(
+                label,
+                tuple(s[0] for s in samples),
+                tuple(s[2] for s in samples),
+                tuple(s[1] for s in samples),
+            )
+        )
+    return Picture(
+        "pool",
+        "Pool pages over the run (dashed: pages stored, curr_pages)",
+        "pages written",
+        "pages",
+        tuple(series),
+    )
 
 
 def _classes(pairs) -> Picture:
@@ -140,28 +163,45 @@ def _classes(pairs) -> Picture:
     for label, e in pairs:
         rows = (e.result.get("allocator_stats") or {}).get("classes")
         if not isinstance(rows, list):
-            continue                # not zsmalloc: nothing to show for it
+            continue  # not zsmalloc: nothing to show for it
         rows = sorted(rows, key=lambda r: r["size"])
         allocated = sum(r["obj_allocated"] for r in rows)
         used = sum(r["obj_used"] for r in rows)
         pages = sum(r.get("pages_used", 0) for r in rows)
         pct = 100.0 * used / allocated if allocated else 0.0
-        note = (f"{label}: {len(rows)} classes in use, {pages} pages,"
-                f" {used} of {allocated} objects in use ({pct:.1f}%)")
-        series.append(Series(label, tuple(r["size"] for r in rows),
-                             tuple(r["obj_allocated"] for r in rows),
-                             tuple(r["obj_used"] for r in rows), note))
+        note = (
+            f"{label}: {len(rows)} classes in use, {pages} pages,"
+            f" {used} of {allocated} objects in use ({pct:.1f}%)"
+        )
+        series.append(
+            Series(
+                label,
+                tuple(r["size"] for r in rows),
+                tuple(r["obj_allocated"] for r in rows),
+                tuple(r["obj_used"] for r in rows),
+                note,
+            )
+        )
     if not series:
-        raise InputError("--kind classes needs zsmalloc results (a per-class table in"
-                         " allocator_stats); none of the results has one")
+        raise InputError(
+            "--kind classes needs zsmalloc results (a per-class table in"
+            " allocator_stats); none of the results has one"
+        )
     if len(series) > MAX_PANELS:
-        raise InputError(f"--kind classes draws one panel per run; {len(series)} runs are"
-                         f" more than {MAX_PANELS}")
-    return Picture("classes", "zsmalloc size classes: objects allocated and in use",
-                   "class size (bytes)", "objects", tuple(series))
+        raise InputError(
+            f"--kind classes draws one panel per run; {len(series)} runs are more than {MAX_PANELS}"
+        )
+    return Picture(
+        "classes",
+        "zsmalloc size classes: objects allocated and in use",
+        "class size (bytes)",
+        "objects",
+        tuple(series),
+    )
 
 
 # -- files ------------------------------------------------------------------------------------
+
 
 def save(pic: Picture, path: str, inputs: tuple[str, ...] = ()) -> None:
     """Write pic as PNG or SVG, by path's extension."""
@@ -188,8 +228,9 @@ def _draw(fig, pic: Picture) -> None:
         # Per run: objects allocated and in use by class size, and below it the share in
         # use (stems, so that a class of one object is as visible as one of thousands).
         n = len(pic.series)
-        axes = fig.subplots(2 * n, 1, squeeze=False, sharex=True,
-                            gridspec_kw={"height_ratios": [3, 2] * n})[:, 0]
+        axes = fig.subplots(
+            2 * n, 1, squeeze=False, sharex=True, gridspec_kw={"height_ratios": [3, 2] * n}
+        )[:, 0]
         fig.suptitle(pic.title)
         for i, s in enumerate(pic.series):
             objects, share = axes[2 * i], axes[2 * i + 1]
@@ -200,7 +241,7 @@ def _draw(fig, pic: Picture) -> None:
             objects.set_ylabel(pic.ylabel)
             objects.grid(axis="y", alpha=0.3)
             objects.legend(loc="upper left", fontsize=8)
-            pct = [100.0 * u / a if a else 0.0 for u, a in zip(s.y2, s.y)]
+            pct = [100.0 * u / a if a else 0.0 for u, a in zip(s.y2, s.y, strict=False)]
             share.vlines(s.x, 0, pct, color="#1f4e8c", linewidth=1)
             share.plot(s.x, pct, "o", color="#1f4e8c", markersize=2.5)
             share.set_ylim(0, 105)
@@ -219,8 +260,16 @@ def _draw(fig, pic: Picture) -> None:
             ax.stairs(s.y, edges, fill=len(pic.series) == 1, alpha=0.8, label=s.label)
         for x, label in pic.marks:
             ax.axvline(x, color="#c0392b", linestyle=":", linewidth=1)
-            ax.annotate(label, (x, 1), xycoords=("data", "axes fraction"), rotation=90,
-                        va="top", ha="right", fontsize=8, color="#c0392b")
+            ax.annotate(
+                label,
+                (x, 1),
+                xycoords=("data", "axes fraction"),
+                rotation=90,
+                va="top",
+                ha="right",
+                fontsize=8,
+                color="#c0392b",
+            )
     else:
         for s in pic.series:
             (line,) = ax.plot(s.x, s.y, label=s.label, linewidth=1.5)
@@ -231,7 +280,7 @@ def _draw(fig, pic: Picture) -> None:
 
 
 def _bar_width(xs: tuple[float, ...]) -> float:
-    gaps = [b - a for a, b in zip(xs, xs[1:]) if b > a]
+    gaps = [b - a for a, b in zip(xs, xs[1:], strict=False) if b > a]
     return 0.8 * min(gaps) if gaps else 16.0
 
 
@@ -255,22 +304,33 @@ def terminal(pic: Picture, width: int = 100, height: int = 25, color: bool = Fal
         panels = []
         for s in pic.series:
             panels.append(_panel(plt, pic, [s], width, objects_height, color, s.note))
-            pct = tuple(100.0 * u / a if a else 0.0 for u, a in zip(s.y2, s.y))
-            share = Picture("share", "", pic.xlabel, "in use (%)",
-                            (Series("in use (%)", s.x, pct),))
-            panels.append(_panel(plt, share, list(share.series), width, share_height, color,
-                                 f"{s.label}: share of allocated objects in use (%)"))
+            pct = tuple(100.0 * u / a if a else 0.0 for u, a in zip(s.y2, s.y, strict=False))
+            share = Picture(
+                "share", "", pic.xlabel, "in use (%)", (Series("in use (%)", s.x, pct),)
+            )
+            panels.append(
+                _panel(
+                    plt,
+                    share,
+                    list(share.series),
+                    width,
+                    share_height,
+                    color,
+                    f"{s.label}: share of allocated objects in use (%)",
+                )
+            )
         return "\n".join(panels)
     return _panel(plt, pic, list(pic.series), width, height, color, pic.title)
 
 
-def _panel(plt, pic: Picture, series: list[Series], width: int, height: int, color: bool,
-           title: str) -> str:
+def _panel(
+    plt, pic: Picture, series: list[Series], width: int, height: int, color: bool, title: str
+) -> str:
     plt.clear_figure()
     plt.theme("pro" if color else "clear")
-    plt.limitsize(False, False)             # the size asked for, not the terminal's
+    plt.limitsize(False, False)  # the size asked for, not the terminal's
     plt.plotsize(width, height)
-    plt.title(_fit(title, width - 12))      # plotext drops a title wider than the plot
+    plt.title(_fit(title, width - 12))  # plotext drops a title wider than the plot
     plt.xlabel(pic.xlabel)
     if pic.kind == "classes":
         (s,) = series
@@ -286,8 +346,9 @@ def _panel(plt, pic: Picture, series: list[Series], width: int, height: int, col
             if pic.kind == "sizes" and len(series) == 1:
                 plt.bar(s.x, s.y, label=s.label, width=1, marker="hd" if color else "█")
             else:
-                plt.plot(s.x, s.y, label=s.label,
-                         marker="hd" if color else _MARKERS[i % len(_MARKERS)])
+                plt.plot(
+                    s.x, s.y, label=s.label, marker="hd" if color else _MARKERS[i % len(_MARKERS)]
+                )
             if pic.kind == "pool" and len(series) == 1:
                 plt.plot(s.x, s.y2, label="stored (curr_pages)", marker="dot")
         for x, _ in pic.marks:
@@ -298,4 +359,4 @@ def _panel(plt, pic: Picture, series: list[Series], width: int, height: int, col
 
 
 def _fit(text: str, width: int) -> str:
-    return text if len(text) <= width else text[:max(1, width - 1)] + "…"
+    return text if len(text) <= width else text[: max(1, width - 1)] + "…"

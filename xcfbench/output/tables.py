@@ -10,18 +10,33 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from rich import box
 from rich.console import Console, Group, RenderableType
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TaskID,
-                           TextColumn, TimeElapsedColumn, TimeRemainingColumn)
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
 from xcfbench.output.formats import Summary
-from xcfbench.output.values import (OPTIONAL_FIGURES, REPLAY_FIGURES, RUN_FIGURES, human,
-                                    signed, signed_pct)
+from xcfbench.output.values import (
+    OPTIONAL_FIGURES,
+    REPLAY_FIGURES,
+    RUN_FIGURES,
+    human,
+    signed,
+    signed_pct,
+)
 from xcfbench.results.compare import CheckReport, Comparison, threshold_map
 from xcfbench.results.metrics import METRICS
 from xcfbench.sim.records import ReplayResult, RunResult
@@ -37,8 +52,10 @@ def _figure_rows(t: Table, result: dict[str, Any], names: Iterable[str]) -> None
 
 
 def run_table(result: RunResult) -> Table:
-    t = Table(title=f"{result.allocator} · {result.fill} · {result.arch} · {result.compressor}",
-              title_justify="left")
+    t = Table(
+        title=f"{result.allocator} · {result.fill} · {result.arch} · {result.compressor}",
+        title_justify="left",
+    )
     t.add_column("figure")
     t.add_column("value", justify="right")
     t.add_column("meaning", style="dim")
@@ -47,13 +64,21 @@ def run_table(result: RunResult) -> Table:
         if count:
             t.add_row(f"  rejected: {reason}", str(count), "failed puts for this reason")
     if result.verified:
-        t.add_row("verify_errors", str(result.verify_errors),
-                  "stored pages that did not read back and decompress intact")
+        t.add_row(
+            "verify_errors",
+            str(result.verify_errors),
+            "stored pages that did not read back and decompress intact",
+        )
     return t
 
 
-VERDICT_STYLE = {"better": "green", "worse": "bold red", "changed": "yellow", "same": "dim",
-                 "n/a": "dim"}
+VERDICT_STYLE = {
+    "better": "green",
+    "worse": "bold red",
+    "changed": "yellow",
+    "same": "dim",
+    "n/a": "dim",
+}
 
 
 def comparison_table(cmp: Comparison, report: CheckReport | None = None) -> Table:
@@ -76,10 +101,13 @@ def comparison_table(cmp: Comparison, report: CheckReport | None = None) -> Tabl
             m = METRICS[r.metric]
             cells: list = [case.label if first else ""] if many else []
             cells += [r.metric, human(r.values[0], m.unit)]
-            for v, d in zip(r.values[1:], r.deltas[1:]):
+            for v, d in zip(r.values[1:], r.deltas[1:], strict=False):
                 style = VERDICT_STYLE[d.verdict]
-                cells += [human(v, m.unit), Text(signed(d.absolute), style=style),
-                          Text(signed_pct(d.relative_pct), style=style)]
+                cells += [
+                    human(v, m.unit),
+                    Text(signed(d.absolute), style=style),
+                    Text(signed_pct(d.relative_pct), style=style),
+                ]
             if report:
                 outcomes = gates.get((case.label, r.metric), [])
                 if not outcomes:
@@ -99,14 +127,12 @@ def check_verdict(report: CheckReport):
     failures = report.failures
     if not failures:
         return Text(f"All {len(report.outcomes)} checks passed.", style="bold green")
-    lines = [Text(f"{len(failures)} of {len(report.outcomes)} checks failed:",
-                  style="bold red")]
+    lines = [Text(f"{len(failures)} of {len(report.outcomes)} checks failed:", style="bold red")]
     lines += [Text(f"  ✗ {o.describe()}", style="red") for o in failures]
     return Group(*lines)
 
 
-def summary_table(summary: Summary, title: str = "", statuses: list[str] | None = None
-                  ) -> Table:
+def summary_table(summary: Summary, title: str = "", statuses: list[str] | None = None) -> Table:
     """The letter's table over a sweep's runs, Δ points coloured (lower is better)."""
     t = Table(title=title or None, title_justify="left")
     n_ids = len(summary.header) - 7
@@ -117,8 +143,16 @@ def summary_table(summary: Summary, title: str = "", statuses: list[str] | None 
     for n, row in enumerate(summary.rows):
         (*ids, curr, zv, desc, eff, delta, density, failed) = row
         colour = "dim" if delta is None or delta == 0 else ("green" if delta < 0 else "red")
-        cells = [*map(str, ids), human(curr), human(zv), human(desc), human(eff, "%"),
-                 Text(signed(delta), style=colour), human(density, "x"), human(failed)]
+        cells = [
+            *map(str, ids),
+            human(curr),
+            human(zv),
+            human(desc),
+            human(eff, "%"),
+            Text(signed(delta), style=colour),
+            human(density, "x"),
+            human(failed),
+        ]
         if statuses is not None:
             cells.append(statuses[n])
         t.add_row(*cells)
@@ -126,17 +160,33 @@ def summary_table(summary: Summary, title: str = "", statuses: list[str] | None 
 
 
 def reproduce_table(rows: Iterable[dict[str, Any]], note: str = "") -> Table:
-    t = Table(title="The xcfmalloc v2 cover letter (2011), published vs measured",
-              title_justify="left", caption=note or None, caption_justify="left")
-    for name, justify in (("case", "left"), ("figure", "left"), ("published", "right"),
-                          ("measured", "right"), ("difference", "right")):
+    t = Table(
+        title="The xcfmalloc v2 cover letter (2011), published vs measured",
+        title_justify="left",
+        caption=note or None,
+        caption_justify="left",
+    )
+    for name, justify in (
+        ("case", "left"),
+        ("figure", "left"),
+        ("published", "right"),
+        ("measured", "right"),
+        ("difference", "right"),
+    ):
         t.add_column(name, justify=justify, no_wrap=True)
     t.add_column("why it differs", ratio=1)
     for row in rows:
         last = len(row["figures"]) - 1
         for n, (figure, pub, got, diff) in enumerate(row["figures"]):
-            t.add_row(row["case"] if n == 0 else "", figure, pub, got, diff,
-                      row["why"] if n == 0 else "", end_section=n == last)
+            t.add_row(
+                row["case"] if n == 0 else "",
+                figure,
+                pub,
+                got,
+                diff,
+                row["why"] if n == 0 else "",
+                end_section=n == last,
+            )
     return t
 
 
@@ -148,15 +198,20 @@ def replay_table(r: ReplayResult) -> Table:
     _figure_rows(t, r.to_dict(), REPLAY_FIGURES)
     t.add_row("ops", str(r.ops), f"{r.allocs} allocs, {r.frees} frees")
     if r.verified:
-        t.add_row("verify_errors", str(r.verify_errors),
-                  "objects that did not read back as written")
+        t.add_row(
+            "verify_errors", str(r.verify_errors), "objects that did not read back as written"
+        )
     return t
 
 
 def classes_table(rows: list[dict[str, Any]]) -> Table:
     """zsmalloc's debugfs `classes` file as a table: one row per class with zspages."""
-    t = Table(title="size classes (debugfs zsmalloc/<pool>/classes)", title_justify="left",
-              box=box.SIMPLE_HEAD, padding=(0, 1))
+    t = Table(
+        title="size classes (debugfs zsmalloc/<pool>/classes)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+    )
     columns = [c for c in rows[0] if c != "objs_per_zspage"] if rows else ["class", "size"]
     for name in columns:
         t.add_column(name, justify="right", no_wrap=True)
@@ -188,8 +243,9 @@ def frontend_table(stats: dict[str, Any], title: str = "") -> RenderableType | N
     bd_stat and debug_stat lines exactly as sysfs prints them.  None for other front ends."""
     parts: list[RenderableType] = []
     if "mm_stat" in stats:
-        t = Table(title=title or "zram (/sys/block/zramN)", title_justify="left",
-                  box=box.SIMPLE_HEAD)
+        t = Table(
+            title=title or "zram (/sys/block/zramN)", title_justify="left", box=box.SIMPLE_HEAD
+        )
         t.add_column("file")
         t.add_column("contents", no_wrap=True)
         for name, line in stats["lines"].items():
@@ -201,16 +257,19 @@ def frontend_table(stats: dict[str, Any], title: str = "") -> RenderableType | N
         t.add_column("value", justify="right")
         for group in ("zswap", "memory.stat", "vmstat"):
             for name, value in stats[group].items():
-                t.add_row(f"{group}.{name}" if group != "zswap" else f"debugfs zswap/{name}",
-                          str(value))
+                t.add_row(
+                    f"{group}.{name}" if group != "zswap" else f"debugfs zswap/{name}", str(value)
+                )
         parts.append(t)
     else:
         return None
     memcg = stats.get("memcg")
     if memcg and memcg.get("reclaim_stalls"):
-        parts.append(f"[bold red]reclaim could not make room {memcg['reclaim_stalls']} times:"
-                     " writes kept failing and the cgroup stayed over its limit (the kernel"
-                     " would OOM)[/]")
+        parts.append(
+            f"[bold red]reclaim could not make room {memcg['reclaim_stalls']} times:"
+            " writes kept failing and the cgroup stayed over its limit (the kernel"
+            " would OOM)[/]"
+        )
     return Group(*parts)
 
 
@@ -235,8 +294,9 @@ class ProgressBar:
     never when stderr is not a terminal or the user asked for quiet.  With runs=True it
     counts runs (done of total, elapsed and left), as a sweep shows them."""
 
-    def __init__(self, description: str, enabled: bool = True, delay_s: float = 1.0,
-                 runs: bool = False) -> None:
+    def __init__(
+        self, description: str, enabled: bool = True, delay_s: float = 1.0, runs: bool = False
+    ) -> None:
         self.enabled = enabled and sys.stderr.isatty()
         self.description = description
         self.delay_s = delay_s
@@ -253,8 +313,12 @@ class ProgressBar:
                 return
             columns: list[ProgressColumn] = [TextColumn("{task.description}"), BarColumn()]
             if self.runs:
-                columns += [MofNCompleteColumn(), TextColumn("runs"), TimeElapsedColumn(),
-                            TextColumn("left")]
+                columns += [
+                    MofNCompleteColumn(),
+                    TextColumn("runs"),
+                    TimeElapsedColumn(),
+                    TextColumn("left"),
+                ]
             else:
                 columns += [TextColumn("{task.percentage:>3.0f}%")]
             columns.append(TimeRemainingColumn())

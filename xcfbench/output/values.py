@@ -9,16 +9,38 @@ from __future__ import annotations
 from typing import Any
 
 # The figures a single run shows, in every format, in this order.
-RUN_FIGURES = ("curr_pages", "zv_page_count", "zv_desc_count", "effective_compression_pct",
-               "stored_per_pool", "effective_compression_pages_only_pct", "mean_compressed_pct",
-               "pages_held", "peak_pool_pages", "metadata_bytes", "succ_puts", "failed_puts",
-               "pool_pages_after_compact", "pages_compacted")
+RUN_FIGURES = (
+    "curr_pages",
+    "zv_page_count",
+    "zv_desc_count",
+    "effective_compression_pct",
+    "stored_per_pool",
+    "effective_compression_pages_only_pct",
+    "mean_compressed_pct",
+    "pages_held",
+    "peak_pool_pages",
+    "metadata_bytes",
+    "succ_puts",
+    "failed_puts",
+    "pool_pages_after_compact",
+    "pages_compacted",
+)
 # Figures left out of a table when the run has none (no descriptors, no compaction).
-OPTIONAL_FIGURES = frozenset({"zv_desc_count", "pool_pages_after_compact", "pages_compacted",
-                              "desc_count"})
-REPLAY_FIGURES = ("pool_pages", "peak_pool_pages", "pages_held", "failed_allocs",
-                  "frees_of_failed", "live_objects", "live_bytes", "desc_count",
-                  "pool_pages_after_compact", "pages_compacted")
+OPTIONAL_FIGURES = frozenset(
+    {"zv_desc_count", "pool_pages_after_compact", "pages_compacted", "desc_count"}
+)
+REPLAY_FIGURES = (
+    "pool_pages",
+    "peak_pool_pages",
+    "pages_held",
+    "failed_allocs",
+    "frees_of_failed",
+    "live_objects",
+    "live_bytes",
+    "desc_count",
+    "pool_pages_after_compact",
+    "pages_compacted",
+)
 
 
 def cell(value: Any) -> str:

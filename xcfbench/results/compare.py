@@ -55,14 +55,15 @@ import json
 import math
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
-from xcfbench.sim.config import format_size
 from xcfbench.errors import InputError
 from xcfbench.io import read_input
-from xcfbench.results.metrics import METRICS, Metric, metric_value
 from xcfbench.results.document import check_document, json_loads, parse_document
+from xcfbench.results.metrics import METRICS, Metric, metric_value
+from xcfbench.sim.config import format_size
 
 RUN_KINDS = ("run", "compare", "reproduce", "sweep")
 KINDS = RUN_KINDS + ("replay",)
@@ -75,8 +76,7 @@ WATCHED_FIELDS = ("arch", "compressor", "compressor_version", "corpus_sha256", "
 
 # Provenance that follows from other fields (the fill, the compressor): in a case's key,
 # but not worth a place in its label.
-DERIVED_FIELDS = ("compressor_version", "corpus", "corpus_bytes", "corpus_pages",
-                  "corpus_sha256")
+DERIVED_FIELDS = ("compressor_version", "corpus", "corpus_bytes", "corpus_pages", "corpus_sha256")
 
 # Shorter names for varying fields in case labels.
 _LABEL_NAMES = {"size_bytes": "size", "limit_bytes": "limit", "totalram_bytes": "totalram"}
@@ -84,17 +84,18 @@ _LABEL_NAMES = {"size_bytes": "size", "limit_bytes": "limit", "totalram_bytes": 
 
 # -- reading ---------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Entry:
-    config: dict[str, Any]      # the configuration of this one result
-    result: dict[str, Any]      # the result's fields, as in the JSON
+    config: dict[str, Any]  # the configuration of this one result
+    result: dict[str, Any]  # the result's fields, as in the JSON
 
 
 @dataclass(frozen=True)
 class Source:
     path: str
-    family: str                 # "run" or "replay"
-    kind: str                   # the document's kind ("jsonl" for a sweep results file)
+    family: str  # "run" or "replay"
+    kind: str  # the document's kind ("jsonl" for a sweep results file)
     tool_version: str | None
     entries: tuple[Entry, ...]
 
@@ -115,8 +116,9 @@ def load_sources(paths: Iterable[str]) -> list[Source]:
     if len(families) > 1:
         run = next(s for s in sources if s.family == "run")
         replay = next(s for s in sources if s.family == "replay")
-        raise InputError(f"cannot compare run results ({run.path}) with replay results"
-                         f" ({replay.path})")
+        raise InputError(
+            f"cannot compare run results ({run.path}) with replay results ({replay.path})"
+        )
     return sources
 
 
@@ -144,7 +146,7 @@ def _load_lines(path: str, text: str) -> Source:
             doc = json_loads(line, f"{path!r} line {number}")
         except InputError:
             if number == len(lines) and not text.endswith("\n"):
-                break           # a line a running sweep is writing, or one it tore
+                break  # a line a running sweep is writing, or one it tore
             raise
         check_document(doc, f"{path!r} line {number}")
         sources.append(_source_of(path, doc, doc.get("kind")))
@@ -158,20 +160,30 @@ def _load_lines(path: str, text: str) -> Source:
 
 def _source_of(path: str, doc: dict[str, Any], kind: Any) -> Source:
     if kind not in KINDS:
-        raise InputError(f"result file {path!r} has kind {kind!r}; expected one of"
-                         f" {', '.join(KINDS)}")
+        raise InputError(
+            f"result file {path!r} has kind {kind!r}; expected one of {', '.join(KINDS)}"
+        )
     config = doc.get("config")
     results = doc.get("results")
     if not isinstance(config, dict):
         raise InputError(f"result file {path!r} has no config object")
     if kind == "run":
         _need_result(path, kind, results)
-        entries = [Entry({**config, "alloc": results["allocator"], "fill": results.get("fill")},
-                         results)]
+        entries = [
+            Entry({**config, "alloc": results["allocator"], "fill": results.get("fill")}, results)
+        ]
     elif kind == "replay":
         _need_result(path, kind, results)
-        entries = [Entry({**config, "alloc": results["allocator"],
-                          "trace": results.get("trace", config.get("trace"))}, results)]
+        entries = [
+            Entry(
+                {
+                    **config,
+                    "alloc": results["allocator"],
+                    "trace": results.get("trace", config.get("trace")),
+                },
+                results,
+            )
+        ]
     elif kind == "sweep":
         if not isinstance(results, list):
             raise InputError(f"result file {path!r}: kind 'sweep' needs a list of runs")
@@ -184,22 +196,26 @@ def _source_of(path: str, doc: dict[str, Any], kind: Any) -> Source:
             raise InputError(f"result file {path!r}: kind {kind!r} needs a list of results")
         entries = []
         for item in results:
-            result = item.get("measured") if kind == "reproduce" and isinstance(item, dict) \
-                else item
+            result = (
+                item.get("measured") if kind == "reproduce" and isinstance(item, dict) else item
+            )
             _need_result(path, kind, result)
-            entries.append(Entry({**config, "alloc": result["allocator"],
-                                  "fill": result.get("fill")}, result))
+            entries.append(
+                Entry({**config, "alloc": result["allocator"], "fill": result.get("fill")}, result)
+            )
     family = "replay" if kind == "replay" else "run"
     return Source(path, family, kind, doc.get("tool_version"), tuple(entries))
 
 
 def _need_result(path: str, kind: str, result: Any) -> None:
     if not isinstance(result, dict) or "allocator" not in result:
-        raise InputError(f"result file {path!r}: kind {kind!r} but a result is not an object"
-                         " with an allocator")
+        raise InputError(
+            f"result file {path!r}: kind {kind!r} but a result is not an object with an allocator"
+        )
 
 
 # -- cases ----------------------------------------------------------------------------------
+
 
 def _canon(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
@@ -210,8 +226,7 @@ def case_fields(entries: Iterable[Entry], family: str) -> tuple[str, ...]:
     entries = list(entries)
     base = CASE_FIELDS[family]
     names = sorted({k for e in entries for k in e.config} - set(base))
-    varying = tuple(k for k in names
-                    if len({_canon(e.config.get(k)) for e in entries}) > 1)
+    varying = tuple(k for k in names if len({_canon(e.config.get(k)) for e in entries}) > 1)
     return base + varying
 
 
@@ -250,31 +265,34 @@ def entry_labels(sources: list[Source]) -> list[list[str]]:
     labels = [[case_label(e, fields) for e in s.entries] for s in sources]
     flat = [lab for per in labels for lab in per]
     if len(set(flat)) < len(flat):
-        labels = [[f"{os.path.basename(s.path)}: {lab}" for lab in per]
-                  for s, per in zip(sources, labels)]
+        labels = [
+            [f"{os.path.basename(s.path)}: {lab}" for lab in per]
+            for s, per in zip(sources, labels, strict=True)
+        ]
     return labels
 
 
 # -- comparison -----------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Delta:
     absolute: int | float | None
-    relative_pct: float | None      # of the reference value; None when that is 0 or absent
-    verdict: str                    # better, worse, same, changed (no better side), n/a
+    relative_pct: float | None  # of the reference value; None when that is 0 or absent
+    verdict: str  # better, worse, same, changed (no better side), n/a
 
 
 @dataclass(frozen=True)
 class MetricRow:
     metric: str
-    values: tuple[Any, ...]             # one per source, None where absent
-    deltas: tuple[Delta | None, ...]    # one per source; None for the reference
+    values: tuple[Any, ...]  # one per source, None where absent
+    deltas: tuple[Delta | None, ...]  # one per source; None for the reference
 
 
 @dataclass(frozen=True)
 class Case:
-    label: str                          # the reference's name for it
-    labels: tuple[str | None, ...]      # each source's own label; None where absent
+    label: str  # the reference's name for it
+    labels: tuple[str | None, ...]  # each source's own label; None where absent
     rows: tuple[MetricRow, ...]
     entries: tuple[Entry | None, ...] = ()  # the paired results, as read
 
@@ -291,25 +309,41 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "reference": self.sources[0], "sources": list(self.sources),
+            "reference": self.sources[0],
+            "sources": list(self.sources),
             "warnings": list(self.warnings),
-            "cases": [{
-                "case": c.label, "labels": list(c.labels),
-                "metrics": [{
-                    "metric": r.metric, "unit": METRICS[r.metric].unit,
-                    "better": METRICS[r.metric].better, "values": list(r.values),
-                    "deltas": [None if d is None else {"absolute": d.absolute,
-                                                       "relative_pct": d.relative_pct,
-                                                       "verdict": d.verdict}
-                               for d in r.deltas]}
-                    for r in c.rows]}
-                for c in self.cases]}
+            "cases": [
+                {
+                    "case": c.label,
+                    "labels": list(c.labels),
+                    "metrics": [
+                        {
+                            "metric": r.metric,
+                            "unit": METRICS[r.metric].unit,
+                            "better": METRICS[r.metric].better,
+                            "values": list(r.values),
+                            "deltas": [
+                                None
+                                if d is None
+                                else {
+                                    "absolute": d.absolute,
+                                    "relative_pct": d.relative_pct,
+                                    "verdict": d.verdict,
+                                }
+                                for d in r.deltas
+                            ],
+                        }
+                        for r in c.rows
+                    ],
+                }
+                for c in self.cases
+            ],
+        }
 
 
 def _number(value: Any) -> bool:
     """A finite number (not a boolean): what can be differenced and gated."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) \
-        and math.isfinite(value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def difference(metric: Metric, reference: Any, value: Any) -> Delta:
@@ -317,7 +351,7 @@ def difference(metric: Metric, reference: Any, value: Any) -> Delta:
         return Delta(None, None, "n/a")
     absolute = value - reference
     if isinstance(absolute, float):
-        absolute = round(absolute, 6)    # results carry 6 decimals; keep the noise out
+        absolute = round(absolute, 6)  # results carry 6 decimals; keep the noise out
     if reference:
         relative = round(100.0 * absolute / abs(reference), 6)
     else:
@@ -356,10 +390,12 @@ def compare(sources: list[Source], pair_any: bool = False) -> Comparison:
     for group in paired:
         shown = next(e for e in group if e is not None)
         labels = tuple(None if e is None else case_label(e, fields) for e in group)
-        cases.append(Case(case_label(shown, fields), labels, _metric_rows(group),
-                          tuple(group)))
-    return Comparison(tuple(s.path for s in sources), tuple(cases),
-                      tuple(config_warnings(sources, paired, fields)))
+        cases.append(Case(case_label(shown, fields), labels, _metric_rows(group), tuple(group)))
+    return Comparison(
+        tuple(s.path for s in sources),
+        tuple(cases),
+        tuple(config_warnings(sources, paired, fields)),
+    )
 
 
 def _same_case(sources: list[Source], fields: tuple[str, ...]) -> None:
@@ -369,7 +405,8 @@ def _same_case(sources: list[Source], fields: tuple[str, ...]) -> None:
             raise InputError(
                 f"{sources[0].path} ({case_label(ref, fields)}) and {s.path}"
                 f" ({case_label(s.entries[0], fields)}) are results of different cases;"
-                " pass --pair-any to compare them anyway")
+                " pass --pair-any to compare them anyway"
+            )
 
 
 def _pair_by_case(sources: list[Source], fields: tuple[str, ...]) -> list[list[Entry | None]]:
@@ -379,7 +416,7 @@ def _pair_by_case(sources: list[Source], fields: tuple[str, ...]) -> list[list[E
         by_key: dict[tuple[str, ...], Entry] = {}
         for e in s.entries:
             key = case_key(e, fields)
-            if key not in by_key:          # a file with a case twice: the first one counts
+            if key not in by_key:  # a file with a case twice: the first one counts
                 by_key[key] = e
                 if key not in order:
                     order.append(key)
@@ -399,8 +436,9 @@ def _metric_rows(group: list[Entry | None]) -> tuple[MetricRow, ...]:
     return tuple(rows)
 
 
-def config_warnings(sources: list[Source], paired: list[list[Entry | None]],
-                    fields: tuple[str, ...]) -> list[str]:
+def config_warnings(
+    sources: list[Source], paired: list[list[Entry | None]], fields: tuple[str, ...]
+) -> list[str]:
     """One line for every config field, and every distinct pair of values, in which a
     result differs from the reference result it is compared with (case fields aside)."""
     ref = sources[0]
@@ -425,8 +463,12 @@ def config_warnings(sources: list[Source], paired: list[list[Entry | None]],
         (i, name), _ = item
         watched = WATCHED_FIELDS.index(name) if name in WATCHED_FIELDS else len(WATCHED_FIELDS)
         return i, watched, name
-    return [f"config differs in {name}: {a} in {ref.path}, {b} in {sources[i].path}"
-            for (i, name), pairs in sorted(found.items(), key=order) for a, b in pairs]
+
+    return [
+        f"config differs in {name}: {a} in {ref.path}, {b} in {sources[i].path}"
+        for (i, name), pairs in sorted(found.items(), key=order)
+        for a, b in pairs
+    ]
 
 
 _ABSENT = object()
@@ -440,26 +482,28 @@ def _show(value: Any) -> str:
     if value is _ABSENT:
         return "absent"
     text = repr(value) if isinstance(value, str) else _canon(value)
-    return text if len(text) <= 80 else text[:77] + "..."    # a warning stays one line
+    return text if len(text) <= 80 else text[:77] + "..."  # a warning stays one line
 
 
 # -- thresholds -----------------------------------------------------------------------------
 
-_THRESHOLD = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*:\s*([+-])\s*"
-                        r"(\d+(?:\.\d*)?|\.\d+)\s*(%?)\s*$")
+_THRESHOLD = re.compile(
+    r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*:\s*([+-])\s*"
+    r"(\d+(?:\.\d*)?|\.\d+)\s*(%?)\s*$"
+)
 
 
 @dataclass(frozen=True)
 class Threshold:
     metric: str
-    sign: int           # +1 guards a rise, -1 a fall
-    amount: float       # N (percent of the baseline) or X (in the metric's unit)
+    sign: int  # +1 guards a rise, -1 a fall
+    amount: float  # N (percent of the baseline) or X (in the metric's unit)
     relative: bool
     text: str
     default: bool = False
 
     def exceeded(self, baseline: float, current: float) -> bool:
-        change = (current - baseline) * self.sign     # > 0: moved the guarded way
+        change = (current - baseline) * self.sign  # > 0: moved the guarded way
         if self.relative:
             # Compare without dividing, so that a rise of exactly N % passes.
             return change * 100 > abs(baseline) * self.amount
@@ -475,26 +519,34 @@ def parse_threshold(text: str) -> Threshold:
     """'zv_page_count:+1%' or 'metadata_bytes:+4096' -> Threshold; InputError otherwise."""
     name = text.partition(":")[0].strip()
     if ":" in text and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) and name not in METRICS:
-        raise InputError(f"unknown metric {name!r} in threshold {text!r}; metrics:"
-                         f" {', '.join(METRICS)}")
+        raise InputError(
+            f"unknown metric {name!r} in threshold {text!r}; metrics: {', '.join(METRICS)}"
+        )
     m = _THRESHOLD.match(text) if text.isascii() else None
     if not m:
-        raise InputError(f"bad threshold {text!r}: expected METRIC:+N% or METRIC:+X"
-                         " (or - to guard a fall), e.g. zv_page_count:+1%")
+        raise InputError(
+            f"bad threshold {text!r}: expected METRIC:+N% or METRIC:+X"
+            " (or - to guard a fall), e.g. zv_page_count:+1%"
+        )
     name, sign, amount, pct = m.groups()
     if len(amount) > 30 or not math.isfinite(float(amount)):
         raise InputError(f"bad threshold {text!r}: the amount is too large")
     if name not in METRICS:
-        raise InputError(f"unknown metric {name!r} in threshold {text!r}; metrics:"
-                         f" {', '.join(METRICS)}")
-    return Threshold(name, 1 if sign == "+" else -1, float(amount), pct == "%",
-                     f"{name}:{sign}{amount}{pct}")
+        raise InputError(
+            f"unknown metric {name!r} in threshold {text!r}; metrics: {', '.join(METRICS)}"
+        )
+    return Threshold(
+        name, 1 if sign == "+" else -1, float(amount), pct == "%", f"{name}:{sign}{amount}{pct}"
+    )
 
 
 def default_thresholds() -> list[Threshold]:
     """Any increase of an exact page count where lower is better fails."""
-    return [Threshold(m.name, 1, 0.0, False, f"{m.name}:+0", default=True)
-            for m in METRICS.values() if m.exact and m.unit == "pages" and m.better == "lower"]
+    return [
+        Threshold(m.name, 1, 0.0, False, f"{m.name}:+0", default=True)
+        for m in METRICS.values()
+        if m.exact and m.unit == "pages" and m.better == "lower"
+    ]
 
 
 def thresholds_for(texts: Iterable[str], defaults: bool = True) -> list[Threshold]:
@@ -508,12 +560,12 @@ def thresholds_for(texts: Iterable[str], defaults: bool = True) -> list[Threshol
 @dataclass(frozen=True)
 class Outcome:
     case: str
-    threshold: Threshold | None     # None: the case itself is missing from the current file
+    threshold: Threshold | None  # None: the case itself is missing from the current file
     baseline: Any
     current: Any
     delta: Delta | None
     failed: bool
-    invalid: str | None = None      # where the metric is not a finite number
+    invalid: str | None = None  # where the metric is not a finite number
 
     def describe(self) -> str:
         if self.threshold is None:
@@ -521,15 +573,19 @@ class Outcome:
         name = self.threshold.metric
         if self.invalid:
             value = self.baseline if self.invalid == "the baseline" else self.current
-            return (f"{self.case}: {name} is not a finite number in {self.invalid}"
-                    f" ({_shown(value)}); {self.threshold.describe()} cannot pass")
+            return (
+                f"{self.case}: {name} is not a finite number in {self.invalid}"
+                f" ({_shown(value)}); {self.threshold.describe()} cannot pass"
+            )
         if self.current is None:
             return f"{self.case}: {name} {self.baseline} in the baseline, absent now"
         d = self.delta
         rel = "" if d is None or d.relative_pct is None else f", {d.relative_pct:+.2f}%"
         diff = "" if d is None or d.absolute is None else f" ({_signed(d.absolute)}{rel})"
-        return (f"{self.case}: {name} {self.baseline} -> {self.current}{diff}"
-                f" exceeds {self.threshold.describe()}")
+        return (
+            f"{self.case}: {name} {self.baseline} -> {self.current}{diff}"
+            f" exceeds {self.threshold.describe()}"
+        )
 
 
 def _shown(value: Any) -> str:
@@ -555,40 +611,57 @@ class CheckReport:
         return tuple(o for o in self.outcomes if o.failed)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"comparison": self.comparison.to_dict(),
-                "thresholds": [t.describe() for t in self.thresholds],
-                "checked": len(self.outcomes),
-                "failed": [o.describe() for o in self.failures],
-                "passed": not self.failures}
+        return {
+            "comparison": self.comparison.to_dict(),
+            "thresholds": [t.describe() for t in self.thresholds],
+            "checked": len(self.outcomes),
+            "failed": [o.describe() for o in self.failures],
+            "passed": not self.failures,
+        }
 
 
-def check(baseline: Source, current: Source, thresholds: list[Threshold],
-          pair_any: bool = False) -> CheckReport:
+def check(
+    baseline: Source, current: Source, thresholds: list[Threshold], pair_any: bool = False
+) -> CheckReport:
     """Compare current against baseline and apply every threshold to every case."""
     comparison = compare([baseline, current], pair_any)
     outcomes = []
     for case in comparison.cases:
         if case.labels[0] is None:
-            continue                        # new in the current file: nothing to hold it to
+            continue  # new in the current file: nothing to hold it to
         if case.labels[1] is None:
             outcomes.append(Outcome(case.label, None, None, None, None, True))
             continue
         rows = {r.metric: r for r in case.rows}
         for t in thresholds:
-            raw = [e.result.get(t.metric, _ABSENT) if e is not None else _ABSENT
-                   for e in case.entries[:2]] if case.entries else [_ABSENT, _ABSENT]
+            raw = (
+                [
+                    e.result.get(t.metric, _ABSENT) if e is not None else _ABSENT
+                    for e in case.entries[:2]
+                ]
+                if case.entries
+                else [_ABSENT, _ABSENT]
+            )
             # null on both sides is a figure neither run has (no compaction, say);
             # anything else that is not a finite number cannot be held to a threshold.
             both_null = raw[0] is None and raw[1] is None
             bad = [r is not _ABSENT and not _number(r) and not both_null for r in raw]
             if any(bad):
-                outcomes.append(Outcome(case.label, t, raw[0], raw[1], None, True,
-                                        invalid=("the baseline" if bad[0] else "the current"
-                                                 " results")))
+                outcomes.append(
+                    Outcome(
+                        case.label,
+                        t,
+                        raw[0],
+                        raw[1],
+                        None,
+                        True,
+                        invalid=("the baseline" if bad[0] else "the current results"),
+                    )
+                )
                 continue
             row = rows.get(t.metric)
             if row is None or row.values[0] is None:
-                continue                    # not measured in the baseline
+                continue  # not measured in the baseline
             base, cur = row.values
             failed = cur is None or t.exceeded(base, cur)
             outcomes.append(Outcome(case.label, t, base, cur, row.deltas[1], failed))

@@ -20,12 +20,17 @@ from xcfbench.errors import InputError
 
 SCHEMA_VERSION = 1
 TOOL_VERSION = __version__
-MAX_INT_DIGITS = 30         # far past any count xcfbench writes (2**64 has 20 digits)
+MAX_INT_DIGITS = 30  # far past any count xcfbench writes (2**64 has 20 digits)
 
 
 def document(kind: str, config: dict[str, Any], results: Any) -> dict[str, Any]:
-    return {"schema_version": SCHEMA_VERSION, "tool_version": TOOL_VERSION, "kind": kind,
-            "config": config, "results": results}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool_version": TOOL_VERSION,
+        "kind": kind,
+        "config": config,
+        "results": results,
+    }
 
 
 def finite(value: Any) -> Any:
@@ -42,8 +47,10 @@ def finite(value: Any) -> Any:
 def dumps(doc: dict[str, Any]) -> str:
     """Canonical JSON: sorted keys, fixed separators, so equal documents are equal bytes.
     Always valid JSON: no NaN, no Infinity."""
-    return json.dumps(finite(doc), sort_keys=True, indent=2, ensure_ascii=False,
-                      allow_nan=False) + "\n"
+    return (
+        json.dumps(finite(doc), sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)
+        + "\n"
+    )
 
 
 def _parse_int(text: str) -> int:
@@ -61,8 +68,10 @@ def json_loads(text: str | bytes, where: str) -> Any:
     try:
         return json.loads(text, parse_int=_parse_int)
     except _TooLarge as e:
-        raise InputError(f"result file {where} has an integer of {len(str(e))} digits;"
-                         f" at most {MAX_INT_DIGITS} are read") from None
+        raise InputError(
+            f"result file {where} has an integer of {len(str(e))} digits;"
+            f" at most {MAX_INT_DIGITS} are read"
+        ) from None
     except RecursionError:
         raise InputError(f"result file {where} is nested too deeply to read") from None
     except json.JSONDecodeError as e:
@@ -84,5 +93,7 @@ def check_document(doc: Any, where: str) -> None:
         raise InputError(f"result file {where} is not an xcfbench result (no schema_version)")
     version = doc["schema_version"]
     if type(version) is not int or version != SCHEMA_VERSION:
-        raise InputError(f"result file {where} has schema_version {doc['schema_version']!r};"
-                         f" this xcfbench reads version {SCHEMA_VERSION}")
+        raise InputError(
+            f"result file {where} has schema_version {doc['schema_version']!r};"
+            f" this xcfbench reads version {SCHEMA_VERSION}"
+        )

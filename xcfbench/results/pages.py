@@ -38,6 +38,5 @@ def read_pages_summary(path: str) -> dict[str, Any]:
     except json.JSONDecodeError:
         doc = None
     if not isinstance(doc, dict) or doc.get("kind") != KIND or "summary" not in doc:
-        raise InputError(f"pages output {path!r} does not end with its summary (was it cut"
-                         " short?)")
+        raise InputError(f"pages output {path!r} does not end with its summary (was it cut short?)")
     return doc

@@ -53,19 +53,20 @@ import stat
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-from xcfbench.sim.config import RunConfig
 from xcfbench.errors import InputError
 from xcfbench.io import read_input
 from xcfbench.results.document import SCHEMA_VERSION, document, json_loads
+from xcfbench.sim.config import RunConfig
 
 try:
     import fcntl
-except ImportError:                     # not on Windows: sweeps there are not locked
+except ImportError:  # not on Windows: sweeps there are not locked
     fcntl = None
 
 # The options a sweep multiplies, in the order the product runs them.
@@ -80,8 +81,9 @@ def config_key(cfg: RunConfig) -> str:
     return hashlib.sha256(canon.encode()).hexdigest()[:16]
 
 
-def expand(axes: dict[str, list[Any]], make: Callable[[dict[str, Any]], RunConfig]
-           ) -> list[RunConfig]:
+def expand(
+    axes: dict[str, list[Any]], make: Callable[[dict[str, Any]], RunConfig]
+) -> list[RunConfig]:
     """Every combination of the axes' values, first axis slowest; make() builds (and so
     validates) each config before anything runs.  Aliases naming the same config
     (xv, xvmalloc) run once."""
@@ -89,7 +91,7 @@ def expand(axes: dict[str, list[Any]], make: Callable[[dict[str, Any]], RunConfi
     seen: set[str] = set()
     configs = []
     for values in itertools.product(*(axes[n] for n in names)):
-        cfg = make(dict(zip(names, values)))
+        cfg = make(dict(zip(names, values, strict=False)))
         key = config_key(cfg)
         if key not in seen:
             seen.add(key)
@@ -97,10 +99,12 @@ def expand(axes: dict[str, list[Any]], make: Callable[[dict[str, Any]], RunConfi
     return configs
 
 
-def run_document(cfg: RunConfig, progress: Callable[[int, int], None] | None = None
-                 ) -> dict[str, Any]:
+def run_document(
+    cfg: RunConfig, progress: Callable[[int, int], None] | None = None
+) -> dict[str, Any]:
     """One run as the line it becomes (a worker's whole job, so module level)."""
     from xcfbench.sim.engine import run
+
     result = run(cfg, progress)
     doc = document("run", {**cfg.to_dict(), **result.provenance}, result.to_dict())
     doc["key"] = config_key(cfg)
@@ -108,14 +112,17 @@ def run_document(cfg: RunConfig, progress: Callable[[int, int], None] | None = N
 
 
 def _line(doc: dict[str, Any]) -> bytes:
-    return (json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-            + "\n").encode()
+    return (
+        json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
+    ).encode()
 
 
 # -- the results file -------------------------------------------------------------------------
 
-def read_results(path: str, warn: Warn | None = None, repair: bool = False
-                 ) -> dict[str, dict[str, Any]]:
+
+def read_results(
+    path: str, warn: Warn | None = None, repair: bool = False
+) -> dict[str, dict[str, Any]]:
     """key -> run document for every line of the file (the first line of a key wins).
 
     Every complete line is checked before anything is changed: a file that is not a
@@ -146,32 +153,40 @@ def read_results(path: str, warn: Warn | None = None, repair: bool = False
         if _valid_line(tail):
             key, doc = _checked_line(path, number, tail)
             docs.setdefault(key, doc)
-            if repair:      # a complete line whose newline is missing (an editor did it)
+            if repair:  # a complete line whose newline is missing (an editor did it)
                 with open(path, "ab") as f:
                     f.write(b"\n")
         elif not docs or not tail.lstrip().startswith(b"{"):
             # Nothing proves the file is a sweep's: refuse it, untouched.
-            raise InputError(f"results file {path!r} line {number} is not a run result;"
-                             " not appending to a file that is not a sweep's (if a sweep was"
-                             " killed while writing its first line, delete the file)")
+            raise InputError(
+                f"results file {path!r} line {number} is not a run result;"
+                " not appending to a file that is not a sweep's (if a sweep was"
+                " killed while writing its first line, delete the file)"
+            )
         else:
             if repair:
                 os.truncate(path, cut)
             if warn:
-                warn(f"results file {path!r}: cut off a torn last line ({len(tail)} bytes)"
-                     " left by an interrupted sweep")
+                warn(
+                    f"results file {path!r}: cut off a torn last line ({len(tail)} bytes)"
+                    " left by an interrupted sweep"
+                )
     return docs
 
 
 def _checked_line(path: str, number: int, raw: bytes) -> tuple[str, dict[str, Any]]:
     doc = _parse_line(raw)
     if doc is None:
-        raise InputError(f"results file {path!r} line {number} is not a run result;"
-                         " not appending to a file that is not a sweep's")
+        raise InputError(
+            f"results file {path!r} line {number} is not a run result;"
+            " not appending to a file that is not a sweep's"
+        )
     if type(doc["schema_version"]) is not int or doc["schema_version"] != SCHEMA_VERSION:
-        raise InputError(f"results file {path!r} line {number} has schema_version"
-                         f" {doc['schema_version']!r}; this xcfbench writes version"
-                         f" {SCHEMA_VERSION} (start a new results file)")
+        raise InputError(
+            f"results file {path!r} line {number} has schema_version"
+            f" {doc['schema_version']!r}; this xcfbench writes version"
+            f" {SCHEMA_VERSION} (start a new results file)"
+        )
     return doc["key"], doc
 
 
@@ -180,8 +195,13 @@ def _parse_line(raw: bytes) -> dict[str, Any] | None:
         doc = json_loads(raw, "line")
     except InputError:
         return None
-    if not isinstance(doc, dict) or doc.get("kind") != "run" or "schema_version" not in doc \
-            or not isinstance(doc.get("key"), str) or not isinstance(doc.get("results"), dict):
+    if (
+        not isinstance(doc, dict)
+        or doc.get("kind") != "run"
+        or "schema_version" not in doc
+        or not isinstance(doc.get("key"), str)
+        or not isinstance(doc.get("results"), dict)
+    ):
         return None
     return doc
 
@@ -219,28 +239,36 @@ class _ResultsFile:
     def append(self, doc: dict[str, Any]) -> None:
         data = _line(doc)
         try:
-            while data:             # one write for a regular file; loop for the pedantic
-                data = data[os.write(self.fd, data):]
+            while data:  # one write for a regular file; loop for the pedantic
+                data = data[os.write(self.fd, data) :]
             os.fsync(self.fd)
-        except OSError as e:        # a full disk: one line, and the file stays resumable
-            raise InputError(f"cannot write results file {self.path!r}: {e.strerror}"
-                             " (run the sweep again to resume)") from None
+        except OSError as e:  # a full disk: one line, and the file stays resumable
+            raise InputError(
+                f"cannot write results file {self.path!r}: {e.strerror}"
+                " (run the sweep again to resume)"
+            ) from None
 
     def close(self) -> None:
-        os.close(self.fd)           # closing drops the lock
+        os.close(self.fd)  # closing drops the lock
 
 
 # -- running ----------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class SweepOutcome:
-    documents: tuple[dict[str, Any], ...]   # one run document per config, in config order
-    ran: int                                # runs done now
-    reused: int                             # runs found in the results file
+    documents: tuple[dict[str, Any], ...]  # one run document per config, in config order
+    ran: int  # runs done now
+    reused: int  # runs found in the results file
 
 
-def run_sweep(configs: list[RunConfig], path: str, jobs: int = 1,
-              progress: Progress | None = None, warn: Warn | None = None) -> SweepOutcome:
+def run_sweep(
+    configs: list[RunConfig],
+    path: str,
+    jobs: int = 1,
+    progress: Progress | None = None,
+    warn: Warn | None = None,
+) -> SweepOutcome:
     """Run every config not yet in the results file at path; return all their documents."""
     if jobs < 1:
         raise InputError(f"bad --jobs {jobs}: run at least one at a time")
@@ -250,7 +278,7 @@ def run_sweep(configs: list[RunConfig], path: str, jobs: int = 1,
     try:
         done = read_results(path, warn, repair=True)
         keys = [config_key(c) for c in configs]
-        todo = [(k, c) for k, c in zip(keys, configs) if k not in done]
+        todo = [(k, c) for k, c in zip(keys, configs, strict=False) if k not in done]
         reused = len(configs) - len(todo)
         total = len(configs)
         if jobs == 1 or len(todo) <= 1:
@@ -268,8 +296,10 @@ def _run_here(todo, done, out, finished, total, progress) -> None:
     for key, cfg in todo:
         within = None
         if progress:
+
             def within(d: int, t: int, base: int = finished) -> None:
                 progress(base + d / t, total)
+
         doc = run_document(cfg, within)
         out.append(doc)
         done[key] = doc
@@ -294,21 +324,25 @@ def _run_pool(todo, done, out, finished, total, jobs, progress) -> None:
         for key in remaining:
             attempts[key] += 1
             if attempts[key] > MAX_ATTEMPTS:
-                raise InputError(f"a worker died {MAX_ATTEMPTS} times running"
-                                 f" {_describe(remaining[key])} (killed, or out of memory?)")
-        pool = ProcessPoolExecutor(max_workers=min(jobs, len(remaining)),
-                                   initializer=_worker_init, initargs=(os.getpid(),))
+                raise InputError(
+                    f"a worker died {MAX_ATTEMPTS} times running"
+                    f" {_describe(remaining[key])} (killed, or out of memory?)"
+                )
+        pool = ProcessPoolExecutor(
+            max_workers=min(jobs, len(remaining)), initializer=_worker_init, initargs=(os.getpid(),)
+        )
         try:
-            pending: dict[Future, str] = {pool.submit(run_document, cfg): key
-                                          for key, cfg in remaining.items()}
+            pending: dict[Future, str] = {
+                pool.submit(run_document, cfg): key for key, cfg in remaining.items()
+            }
             while pending:
                 ready, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in ready:
                     key = pending.pop(future)
                     try:
-                        doc = future.result()   # a run's own error stops the sweep here
+                        doc = future.result()  # a run's own error stops the sweep here
                     except BrokenProcessPool:
-                        continue                # its worker died: run it again below
+                        continue  # its worker died: run it again below
                     out.append(doc)
                     done[key] = doc
                     del remaining[key]
@@ -338,16 +372,17 @@ def _stop(pool: ProcessPoolExecutor) -> None:
 def _worker_init(parent: int) -> None:
     """In each worker: die with the parent.  On Linux the kernel sends SIGKILL when the
     parent exits (prctl PR_SET_PDEATHSIG); everywhere, a thread polls the parent's pid."""
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)      # not the parent's handler
-    signal.signal(signal.SIGINT, signal.SIG_IGN)       # the parent stops us on Ctrl-C
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us on Ctrl-C
     try:
         import ctypes
+
         libc = ctypes.CDLL(None, use_errno=True)
         PR_SET_PDEATHSIG = 1
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     except (OSError, AttributeError):
         pass
-    if os.getppid() != parent:      # the parent died before prctl
+    if os.getppid() != parent:  # the parent died before prctl
         os._exit(1)
 
     def watch() -> None:
@@ -355,6 +390,7 @@ def _worker_init(parent: int) -> None:
             time.sleep(1.0)
             if os.getppid() != parent:
                 os._exit(1)
+
     threading.Thread(target=watch, name="xcfbench-parent-watch", daemon=True).start()
 
 
@@ -366,16 +402,20 @@ def sweep_document(axes: dict[str, list[Any]], outcome: SweepOutcome) -> dict[st
 
 # -- make bench -------------------------------------------------------------------------------
 
-def bench_sweep(size_bytes: int = 256 << 20, limit_bytes: int = 128 << 20
-                ) -> tuple[float, float]:
+
+def bench_sweep(size_bytes: int = 256 << 20, limit_bytes: int = 128 << 20) -> tuple[float, float]:
     """Time one 4-run sweep with one job and with two; print both, the speed-up, and the
     CPU seconds each spent (equal CPU and no speed-up means other load held the cores)."""
     import resource
 
-    configs = [RunConfig(alloc=a, fill=f, size_bytes=size_bytes, limit_bytes=limit_bytes)
-               for a in ("xvmalloc", "xcfmalloc") for f in ("zero", "zero-tagged")]
-    run_document(RunConfig(alloc="xvmalloc", fill="zero-tagged", size_bytes=4 << 20,
-                           limit_bytes=2 << 20))          # imports and caches, not timed
+    configs = [
+        RunConfig(alloc=a, fill=f, size_bytes=size_bytes, limit_bytes=limit_bytes)
+        for a in ("xvmalloc", "xcfmalloc")
+        for f in ("zero", "zero-tagged")
+    ]
+    run_document(
+        RunConfig(alloc="xvmalloc", fill="zero-tagged", size_bytes=4 << 20, limit_bytes=2 << 20)
+    )  # imports and caches, not timed
     seconds, cpu = {}, {}
     for jobs in (1, 2):
         before = _cpu_seconds(resource)
@@ -387,10 +427,12 @@ def bench_sweep(size_bytes: int = 256 << 20, limit_bytes: int = 128 << 20
     one, two = seconds[1], seconds[2]
     verdict = "ok" if two < one else "NOT FASTER"
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"\nsweep of 4 runs (xvmalloc, xcfmalloc x zero, zero-tagged; {size_bytes >> 20}M"
-          f" into {limit_bytes >> 20}M) on {os.cpu_count()} cores: --jobs 1 {one:.2f} s,"
-          f" --jobs 2 {two:.2f} s, speed-up {one / two:.2f}x: {verdict}"
-          f"\n  CPU {cpu[1]:.2f} s and {cpu[2]:.2f} s; load average {load:.2f} when done")
+    print(
+        f"\nsweep of 4 runs (xvmalloc, xcfmalloc x zero, zero-tagged; {size_bytes >> 20}M"
+        f" into {limit_bytes >> 20}M) on {os.cpu_count()} cores: --jobs 1 {one:.2f} s,"
+        f" --jobs 2 {two:.2f} s, speed-up {one / two:.2f}x: {verdict}"
+        f"\n  CPU {cpu[1]:.2f} s and {cpu[2]:.2f} s; load average {load:.2f} when done"
+    )
     return one, two
 
 

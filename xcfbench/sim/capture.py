@@ -25,10 +25,10 @@ import platform
 import signal
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import IO, Iterator
+from typing import IO
 
 from xcfbench.errors import InputError
 from xcfbench.sim.arch import PAGE_SIZE
@@ -37,7 +37,7 @@ from xcfbench.sim.images import IMAGE_MAGIC, VERSION, ContainerWriter, DigestSet
 PRESENT, SWAPPED, FILE_SHARED, EXCLUSIVE = 1 << 63, 1 << 62, 1 << 61, 1 << 56
 PFN_MASK = (1 << 55) - 1
 SPECIAL = ("[vvar]", "[vvar_vclock]", "[vsyscall]")
-RUN = 256          # pages read from /proc/PID/mem at once
+RUN = 256  # pages read from /proc/PID/mem at once
 ZERO_PAGE = bytes(PAGE_SIZE)
 
 
@@ -61,7 +61,7 @@ def zero_pfn() -> int:
     try:
         cbuf = ctypes.c_char.from_buffer(buf)
         addr = ctypes.addressof(cbuf)
-        _ = buf[0]                              # a read fault maps the zero page
+        _ = buf[0]  # a read fault maps the zero page
         with open("/proc/self/pagemap", "rb") as f:
             f.seek(addr // PAGE_SIZE * 8)
             (entry,) = struct.unpack("<Q", f.read(8))
@@ -88,9 +88,11 @@ def privilege_message(pid: int) -> str:
     except OSError:
         pass
     owner = f" (uid {uid}; you are uid {os.geteuid()})" if uid is not None else ""
-    return (f"permission denied reading process {pid}{owner}: reading another process's memory"
-            f" needs CAP_SYS_PTRACE (run as root), or the same uid with"
-            f" kernel.yama.ptrace_scope 0 ({scope})")
+    return (
+        f"permission denied reading process {pid}{owner}: reading another process's memory"
+        f" needs CAP_SYS_PTRACE (run as root), or the same uid with"
+        f" kernel.yama.ptrace_scope 0 ({scope})"
+    )
 
 
 def check_process(pid: int) -> str:
@@ -120,8 +122,15 @@ def parse_maps(text: str) -> list[dict]:
         if len(parts) < 5:
             continue
         lo, hi = (int(x, 16) for x in parts[0].split("-"))
-        regions.append({"start": lo, "end": hi, "perms": parts[1], "offset": int(parts[2], 16),
-                        "name": parts[5].strip() if len(parts) > 5 else ""})
+        regions.append(
+            {
+                "start": lo,
+                "end": hi,
+                "perms": parts[1],
+                "offset": int(parts[2], 16),
+                "name": parts[5].strip() if len(parts) > 5 else "",
+            }
+        )
     return regions
 
 
@@ -150,13 +159,13 @@ def frozen(pids: list[int], enabled: bool = True) -> Iterator[None]:
         for pid in pids:
             try:
                 if _state(pid) in ("T", "t"):
-                    continue          # stopped by someone else (job control, a debugger)
+                    continue  # stopped by someone else (job control, a debugger)
             except OSError:
                 continue
             os.kill(pid, signal.SIGSTOP)
             stopped.append(pid)
-        deadline = time.monotonic() + 2.0
-        for pid in pids:               # wait until each is stopped (state T), briefly
+        deadline = time.monotonic() + 10.0   # a loaded machine delivers SIGSTOP late
+        for pid in pids:  # wait until each is stopped (state T), briefly
             while time.monotonic() < deadline:
                 try:
                     if _state(pid) in ("T", "t", "Z", "X"):
@@ -175,9 +184,13 @@ def frozen(pids: list[int], enabled: bool = True) -> Iterator[None]:
             signal.signal(s, h)
 
 
-def capture(pids: list[int], out: IO[bytes], freeze: bool = False,
-            progress: Callable[[int], None] | None = None,
-            skip_unreadable: bool = False) -> tuple[str, dict, CaptureStats]:
+def capture(
+    pids: list[int],
+    out: IO[bytes],
+    freeze: bool = False,
+    progress: Callable[[int], None] | None = None,
+    skip_unreadable: bool = False,
+) -> tuple[str, dict, CaptureStats]:
     """Write a page image of pids to out (a seekable binary file); returns its checksum,
     its metadata and the counts.  skip_unreadable (for --all) passes over processes we may
     not read instead of failing."""
@@ -200,22 +213,36 @@ def capture(pids: list[int], out: IO[bytes], freeze: bool = False,
                 stats.incomplete.append(f"{pid} ({comm})")
     stats.distinct = seen.count
     executables = sorted(set(comms.values()))
-    meta = {"format": "xcfbench page image", "version": VERSION,
-            "kernel": platform.release(),
-            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "executables": executables if len(executables) <= 64 else executables[:64] + ["..."],
-            "processes": len(comms), "pages": stats.pages, "distinct_pages": stats.distinct,
-            "zero_pages": stats.zero_pages, "swapped_out": stats.swapped_out,
-            "regions": stats.regions, "frozen": freeze,
-            "complete": not stats.incomplete,
-            "rule": "pagemap present and not file/shared-anon; not the zero page;"
-                    " not [vvar]/[vsyscall]"}
+    meta = {
+        "format": "xcfbench page image",
+        "version": VERSION,
+        "kernel": platform.release(),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "executables": executables if len(executables) <= 64 else executables[:64] + ["..."],
+        "processes": len(comms),
+        "pages": stats.pages,
+        "distinct_pages": stats.distinct,
+        "zero_pages": stats.zero_pages,
+        "swapped_out": stats.swapped_out,
+        "regions": stats.regions,
+        "frozen": freeze,
+        "complete": not stats.incomplete,
+        "rule": "pagemap present and not file/shared-anon; not the zero page;"
+        " not [vvar]/[vsyscall]",
+    }
     checksum = w.finish(meta)
     return checksum, meta, stats
 
 
-def _capture_one(pid: int, comm: str, w: ContainerWriter, seen: DigestSet, zpfn: int,
-                 stats: CaptureStats, progress) -> bool:
+def _capture_one(
+    pid: int,
+    comm: str,
+    w: ContainerWriter,
+    seen: DigestSet,
+    zpfn: int,
+    stats: CaptureStats,
+    progress,
+) -> bool:
     """Capture one process; False if it went away (or its memory did) midway."""
     try:
         with open(f"/proc/{pid}/maps") as f:
@@ -272,12 +299,14 @@ def _capture_one(pid: int, comm: str, w: ContainerWriter, seen: DigestSet, zpfn:
                     except OSError as e:
                         if e.errno == errno.ESRCH:
                             return False
-                        if e.errno != errno.EIO:        # EIO: a range the kernel will not read
+                        if e.errno != errno.EIO:  # EIO: a range the kernel will not read
                             raise
                         data = b""
                     if len(data) == (hi - lo) * PAGE_SIZE:
-                        pages = [(lo + j, data[j * PAGE_SIZE:(j + 1) * PAGE_SIZE])
-                                 for j in range(hi - lo)]
+                        pages = [
+                            (lo + j, data[j * PAGE_SIZE : (j + 1) * PAGE_SIZE])
+                            for j in range(hi - lo)
+                        ]
                     elif _gone(pid):
                         return False
                     else:
@@ -359,16 +388,32 @@ def bench_capture(gib: float, directory: str) -> dict:
     bound of 100 MB + 16 bytes per distinct page.  For `make bench`."""
     import subprocess
     import sys
+
     pages = int(gib * (1 << 30)) // PAGE_SIZE
-    target = subprocess.Popen(["env", "-i", sys.executable, "-c", BENCH_PROGRAM, str(pages)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    target = subprocess.Popen(
+        ["env", "-i", sys.executable, "-c", BENCH_PROGRAM, str(pages)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         if target.stdout.readline().strip() != "ready":
             raise RuntimeError("the process to capture did not start")
         out = os.path.join(directory, "bench.xcfimg")
         t0 = time.monotonic()
-        cap = subprocess.Popen([sys.executable, "-m", "xcfbench", "capture", str(target.pid),
-                                "--freeze", "-q", "-o", out])
+        cap = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "xcfbench",
+                "capture",
+                str(target.pid),
+                "--freeze",
+                "-q",
+                "-o",
+                out,
+            ]
+        )
         _, status, usage = os.wait4(cap.pid, 0)
         cap.returncode = os.waitstatus_to_exitcode(status)
         seconds = time.monotonic() - t0
@@ -381,5 +426,12 @@ def bench_capture(gib: float, directory: str) -> dict:
         target.wait()
     peak = usage.ru_maxrss * 1024
     bound = 100_000_000 + 16 * pages
-    return {"gib": gib, "pages": pages, "peak_rss_bytes": peak, "bound_bytes": bound,
-            "within_bound": peak <= bound, "seconds": round(seconds, 2), "image_bytes": size}
+    return {
+        "gib": gib,
+        "pages": pages,
+        "peak_rss_bytes": peak,
+        "bound_bytes": bound,
+        "within_bound": peak <= bound,
+        "seconds": round(seconds, 2),
+        "image_bytes": size,
+    }

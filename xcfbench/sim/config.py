@@ -11,8 +11,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from xcfbench.sim.arch import PAGE_SIZE, get_arch
 from xcfbench.errors import InputError
+from xcfbench.sim.arch import PAGE_SIZE, get_arch
 from xcfbench.sim.memcg import DEFAULT_OVERHEAD_PAGES, SWAP_CLUSTER_MAX
 
 # Upper bounds (README, "Limits"): a run writes at most 64 GiB (16 Mi pages, a few GB of
@@ -34,8 +34,10 @@ def parse_size(text: str | int, what: str = "size") -> int:
     else:
         m = _SIZE.match(str(text))
         if not m:
-            raise InputError(f"bad {what} {text!r}: expected a number of bytes with an optional"
-                             " K, M, G or T suffix, e.g. 256M")
+            raise InputError(
+                f"bad {what} {text!r}: expected a number of bytes with an optional"
+                " K, M, G or T suffix, e.g. 256M"
+            )
         value = int(m.group(1)) * _SCALE[m.group(2).upper()]
     if value <= 0:
         raise InputError(f"bad {what} {text!r}: must be more than 0 bytes")
@@ -73,7 +75,7 @@ class RunConfig:
     alloc_options: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
     frontend_options: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
     compressor_options: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
-    shuffle: bool = False           # --fill image:FILE pages in a seeded random order
+    shuffle: bool = False  # --fill image:FILE pages in a seeded random order
 
     def __post_init__(self) -> None:
         from xcfbench.sim.allocators import canonical_name, get_allocator_class
@@ -92,24 +94,31 @@ class RunConfig:
         frontend = get_frontend_class(self.frontend)
         for key, _ in self.frontend_options:
             if key not in frontend.options:
-                raise InputError(f"front end {frontend.name} has no option {key!r}"
-                                 f" (options: {', '.join(frontend.options) or 'none'})")
+                raise InputError(
+                    f"front end {frontend.name} has no option {key!r}"
+                    f" (options: {', '.join(frontend.options) or 'none'})"
+                )
         if self.verify and not get_compressor_class(self.compressor).decodes:
-            raise InputError(f"--verify needs a decoder; compressor {self.compressor} is"
-                             " modelled by its compressed length only")
+            raise InputError(
+                f"--verify needs a decoder; compressor {self.compressor} is"
+                " modelled by its compressed length only"
+            )
         for key, value in self.compressor_options:
             if key != "level":
-                raise InputError(f"compressor {self.compressor} has no option {key!r}"
-                                 " (options: level)")
-            get_compressor_class(self.compressor)(level=value, call=get_compressor_class(
-                self.compressor).calls[0])
+                raise InputError(
+                    f"compressor {self.compressor} has no option {key!r} (options: level)"
+                )
+            get_compressor_class(self.compressor)(
+                level=value, call=get_compressor_class(self.compressor).calls[0]
+            )
         for what, value, most in self._bounds():
             if value > most:
                 show = format_size if what in ("--size", "--limit", "--totalram") else str
                 raise InputError(f"bad {what} {show(value)}: at most {show(most)}")
         if self.size_bytes < PAGE_SIZE:
-            raise InputError(f"bad size {self.size_bytes}: write at least one page"
-                             f" ({PAGE_SIZE} bytes)")
+            raise InputError(
+                f"bad size {self.size_bytes}: write at least one page ({PAGE_SIZE} bytes)"
+            )
         if self.limit_bytes < PAGE_SIZE:
             raise InputError(f"bad limit {self.limit_bytes}: at least one page ({PAGE_SIZE} bytes)")
         if self.overhead_pages < 0:
@@ -123,21 +132,25 @@ class RunConfig:
         cls = get_allocator_class(self.alloc)
         for key, _ in self.alloc_options:
             if key not in cls.options:
-                raise InputError(f"allocator {cls.name} has no option {key!r}"
-                                 f" (options: {', '.join(cls.options) or 'none'})")
+                raise InputError(
+                    f"allocator {cls.name} has no option {key!r}"
+                    f" (options: {', '.join(cls.options) or 'none'})"
+                )
         if self.compact is not None and not cls.supports_compaction:
             raise InputError(f"allocator {cls.name} does not support compaction")
 
     def _bounds(self) -> tuple[tuple[str, int, int], ...]:
         """(option, value, upper bound): what sizes memory or time has a documented most
         (README, "Limits")."""
-        return (("--size", self.size_bytes, MAX_SIZE_BYTES),
-                ("--limit", self.limit_bytes, MAX_SIZE_BYTES),
-                ("--totalram", self.totalram_bytes, MAX_TOTALRAM_BYTES),
-                ("--overhead-pages", self.overhead_pages, MAX_SIZE_BYTES // PAGE_SIZE),
-                ("--reclaim-batch", self.reclaim_batch, MAX_RECLAIM_BATCH),
-                ("--seed", self.seed, (1 << 64) - 1),
-                ("samples", self.samples, 1 << 20))
+        return (
+            ("--size", self.size_bytes, MAX_SIZE_BYTES),
+            ("--limit", self.limit_bytes, MAX_SIZE_BYTES),
+            ("--totalram", self.totalram_bytes, MAX_TOTALRAM_BYTES),
+            ("--overhead-pages", self.overhead_pages, MAX_SIZE_BYTES // PAGE_SIZE),
+            ("--reclaim-batch", self.reclaim_batch, MAX_RECLAIM_BATCH),
+            ("--seed", self.seed, (1 << 64) - 1),
+            ("samples", self.samples, 1 << 20),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -145,7 +158,7 @@ class RunConfig:
         d["frontend_options"] = {k: v for k, v in self.frontend_options}
         d["compressor_options"] = {k: v for k, v in self.compressor_options}
         if not self.shuffle:
-            del d["shuffle"]        # only image fills shuffle; other results stay as they were
+            del d["shuffle"]  # only image fills shuffle; other results stay as they were
         return d
 
 

@@ -30,7 +30,7 @@ from xcfbench.sim.records import RunResult
 from xcfbench.sim.trace import parse_compact
 from xcfbench.sim.workloads import create_workload
 
-HIST_SHIFT = 5   # clen histogram buckets of 32 bytes
+HIST_SHIFT = 5  # clen histogram buckets of 32 bytes
 
 
 def frontend_options(config: RunConfig) -> dict[str, Any]:
@@ -38,10 +38,12 @@ def frontend_options(config: RunConfig) -> dict[str, Any]:
     flags); every front end's other options come from frontend_options."""
     options: dict[str, Any] = {}
     if config.frontend == "zcache":
-        options = {"zv_max_zsize": config.zv_max_zsize,
-                   "zv_max_mean_zsize": config.zv_max_mean_zsize,
-                   "policy_percent": config.zv_page_count_policy_percent,
-                   "sentinels": config.zv_hdr_sentinel}
+        options = {
+            "zv_max_zsize": config.zv_max_zsize,
+            "zv_max_mean_zsize": config.zv_max_mean_zsize,
+            "policy_percent": config.zv_page_count_policy_percent,
+            "sentinels": config.zv_hdr_sentinel,
+        }
     options.update(config.frontend_options)
     return options
 
@@ -58,13 +60,23 @@ def run(config: RunConfig, progress: Callable[[int, int], None] | None = None) -
     arch = get_arch(config.arch)
     alloc = create(config.alloc, arch, store=config.verify, **dict(config.alloc_options))
     workload = create_workload(config.fill, config.seed, config.corpus, config.shuffle)
-    compressor = create_compressor(config.compressor, call=compressor_call(config),
-                                   **dict(config.compressor_options))
-    pages = PageCache(workload.page, compressor, keep_compressed=config.verify,
-                      known=workload.known_sizes(compressor, config.verify))
-    frontend = create_frontend(config.frontend, alloc, arch, pages,
-                               totalram_pages=config.totalram_bytes // PAGE_SIZE,
-                               **frontend_options(config))
+    compressor = create_compressor(
+        config.compressor, call=compressor_call(config), **dict(config.compressor_options)
+    )
+    pages = PageCache(
+        workload.page,
+        compressor,
+        keep_compressed=config.verify,
+        known=workload.known_sizes(compressor, config.verify),
+    )
+    frontend = create_frontend(
+        config.frontend,
+        alloc,
+        arch,
+        pages,
+        totalram_pages=config.totalram_bytes // PAGE_SIZE,
+        **frontend_options(config),
+    )
     memcg = MemCg(config.limit_bytes, config.overhead_pages, config.reclaim_batch)
     compact_every = parse_compact(config.compact)
 
@@ -76,7 +88,7 @@ def run(config: RunConfig, progress: Callable[[int, int], None] | None = None) -
     touch, key_of, clen_of, store = memcg.touch, workload.key, pages.clen, frontend.store
     pool_pages = alloc.pool_pages
     last_bucket = len(hist) - 1
-    offset = 0                 # swap offset; 0 is the swap header, so slots start at 1
+    offset = 0  # swap offset; 0 is the swap header, so slots start at 1
     peak_pool = pool_pages()
     pages_compacted = 0
 
@@ -111,7 +123,7 @@ def run(config: RunConfig, progress: Callable[[int, int], None] | None = None) -
                 break
             victims = memcg.reclaim()
             if not victims and memcg.over():
-                memcg.stalls += 1          # nothing left to reclaim: the kernel would OOM
+                memcg.stalls += 1  # nothing left to reclaim: the kernel would OOM
         if (i + 1) % sample_every == 0 or i + 1 == n_pages:
             samples.append([i + 1, frontend.stored_pages, pool_pages()])
         if progress is not None and ((i + 1) % step == 0 or i + 1 == n_pages):
@@ -134,14 +146,24 @@ def run(config: RunConfig, progress: Callable[[int, int], None] | None = None) -
     curr = frontend.stored_pages
     used_pages = pool_end + metadata / PAGE_SIZE
     return RunResult(
-        allocator=alloc.name, fill=config.fill, arch=arch.name, compressor=compressor.name,
-        pages_written=n_pages, pages_evicted=memcg.evictions,
-        resident_pages=memcg.resident_pages, curr_pages=curr,
-        succ_puts=frontend.succ_puts, failed_puts=frontend.failed_puts,
-        rejects=dict(frontend.rejects), zv_page_count=pool_end,
-        zv_desc_count=stats.get("desc_count"), pages_held=alloc.pages_held(),
-        peak_pool_pages=peak_pool, metadata_bytes=metadata,
-        orig_data_size=curr * PAGE_SIZE, compr_data_size=frontend.compr_data_size,
+        allocator=alloc.name,
+        fill=config.fill,
+        arch=arch.name,
+        compressor=compressor.name,
+        pages_written=n_pages,
+        pages_evicted=memcg.evictions,
+        resident_pages=memcg.resident_pages,
+        curr_pages=curr,
+        succ_puts=frontend.succ_puts,
+        failed_puts=frontend.failed_puts,
+        rejects=dict(frontend.rejects),
+        zv_page_count=pool_end,
+        zv_desc_count=stats.get("desc_count"),
+        pages_held=alloc.pages_held(),
+        peak_pool_pages=peak_pool,
+        metadata_bytes=metadata,
+        orig_data_size=curr * PAGE_SIZE,
+        compr_data_size=frontend.compr_data_size,
         zv_hdr_bytes=frontend.hdr_size,
         mean_compressed_pct=_pct(frontend.compr_data_size, curr * PAGE_SIZE),
         effective_compression_pct=_pct(used_pages, curr),
@@ -151,22 +173,33 @@ def run(config: RunConfig, progress: Callable[[int, int], None] | None = None) -
         pool_pages_after_compact=after_compact,
         pages_compacted=pages_compacted if compact_every is not None else None,
         distinct_pages_compressed=pages.distinct,
-        verified=config.verify, verify_errors=verify_errors,
+        verified=config.verify,
+        verify_errors=verify_errors,
         zv_curr_dist_counts=list(getattr(frontend, "zv_curr_dist_counts", ())),
-        clen_histogram=_trim(hist), samples=samples, allocator_stats=stats,
-        frontend=frontend.name, frontend_stats=_with_memcg(frontend.stats(), memcg),
-        provenance={"compressor_version": compressor.version(), **workload.describe()})
+        clen_histogram=_trim(hist),
+        samples=samples,
+        allocator_stats=stats,
+        frontend=frontend.name,
+        frontend_stats=_with_memcg(frontend.stats(), memcg),
+        provenance={"compressor_version": compressor.version(), **workload.describe()},
+    )
 
 
 def _with_memcg(stats: dict[str, Any], memcg: MemCg) -> dict[str, Any]:
     """zram and zswap results also say how the cgroup fared (zcache's stay as they were)."""
     if stats.get("mm_stat") is None and stats.get("zswap") is None:
         return stats
-    return {**stats, "memcg": {"limit_pages": memcg.limit_pages,
-                               "resident_pages": memcg.resident_pages,
-                               "kmem_pages": memcg.kmem_pages,
-                               "evictions": memcg.evictions, "reclaims": memcg.reclaims,
-                               "reclaim_stalls": memcg.stalls}}
+    return {
+        **stats,
+        "memcg": {
+            "limit_pages": memcg.limit_pages,
+            "resident_pages": memcg.resident_pages,
+            "kmem_pages": memcg.kmem_pages,
+            "evictions": memcg.evictions,
+            "reclaims": memcg.reclaims,
+            "reclaim_stalls": memcg.stalls,
+        },
+    }
 
 
 def _pct(part: float, whole: float) -> float | None:

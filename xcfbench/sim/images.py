@@ -47,7 +47,7 @@ META_AREA = HEADER - 48
 ZSTD_LEVEL = 3
 _U64 = struct.Struct("<Q")
 _ADDR_DIGEST = struct.Struct("<QQ")
-NO_LENGTH = 0xFFFF          # a profile's length of a call that fails
+NO_LENGTH = 0xFFFF  # a profile's length of a call that fails
 FLAG_ZERO, FLAG_SAME = 1, 2
 
 
@@ -117,7 +117,7 @@ class DigestSet:
 
 def _next_prime(n: int) -> int:
     n |= 1
-    while any(n % p == 0 for p in range(3, int(n ** 0.5) + 1, 2)):
+    while any(n % p == 0 for p in range(3, int(n**0.5) + 1, 2)):
         n += 2
     return n
 
@@ -180,9 +180,9 @@ class ContainerWriter:
 @dataclass
 class Container:
     path: str
-    kind: str                 # "image" or "profile"
+    kind: str  # "image" or "profile"
     meta: dict[str, Any]
-    checksum: str             # hex SHA-256 of the metadata area, which holds the body's
+    checksum: str  # hex SHA-256 of the metadata area, which holds the body's
 
 
 def open_container(path: str, what: str = "image") -> Container:
@@ -199,8 +199,10 @@ def open_container(path: str, what: str = "image") -> Container:
                 raise InputError(f"{what} {path!r} is truncated (header of {len(head)} bytes)")
             version, mlen = struct.unpack_from("<II", head, 8)
             if version > VERSION:
-                raise InputError(f"{what} {path!r} is format version {version}; this xcfbench"
-                                 f" reads version {VERSION}: upgrade xcfbench")
+                raise InputError(
+                    f"{what} {path!r} is format version {version}; this xcfbench"
+                    f" reads version {VERSION}: upgrade xcfbench"
+                )
             if version != VERSION:
                 raise InputError(f"{what} {path!r} has unknown format version {version}")
             area = head[48:]
@@ -220,8 +222,9 @@ def open_container(path: str, what: str = "image") -> Container:
             raise
         raise InputError(f"{what} {path!r} cannot be read: {e}") from None
     if n != meta.get("body_bytes"):
-        raise InputError(f"{what} {path!r} is truncated ({n} of {meta.get('body_bytes')}"
-                         " body bytes)")
+        raise InputError(
+            f"{what} {path!r} is truncated ({n} of {meta.get('body_bytes')} body bytes)"
+        )
     if sha.hexdigest() != meta.get("body_sha256"):
         raise InputError(f"{what} {path!r} is corrupted (body checksum mismatch)")
     return Container(path, kind, meta, head[16:48].hex())
@@ -246,11 +249,12 @@ class _Reader:
             try:
                 more = next(self.it)
             except StopIteration:
-                raise InputError(f"{self.path!r} is truncated (body ends inside a record)"
-                                 ) from None
-            self.buf = self.buf[self.pos:] + more
+                raise InputError(
+                    f"{self.path!r} is truncated (body ends inside a record)"
+                ) from None
+            self.buf = self.buf[self.pos :] + more
             self.pos = 0
-        out = self.buf[self.pos:self.pos + n]
+        out = self.buf[self.pos : self.pos + n]
         self.pos += n
         return out
 
@@ -280,15 +284,16 @@ def iter_image(c: Container) -> Iterator[tuple]:
 @dataclass
 class PageSet:
     """A file's pages in order as keys (distinct page numbers), and what each key holds."""
+
     container: Container
     keys: array = field(default_factory=lambda: array("I"))
-    pages: list[bytes] = field(default_factory=list)          # images: the distinct pages
+    pages: list[bytes] = field(default_factory=list)  # images: the distinct pages
     addresses: array = field(default_factory=lambda: array("Q"))
     regions: list[dict] = field(default_factory=list)
     processes: list[dict] = field(default_factory=list)
-    hashes: list[bytes] = field(default_factory=list)         # profiles: keyed hashes
-    flags: bytearray = field(default_factory=bytearray)       # profiles
-    lengths: list[array] = field(default_factory=list)        # profiles: per call, per key
+    hashes: list[bytes] = field(default_factory=list)  # profiles: keyed hashes
+    flags: bytearray = field(default_factory=bytearray)  # profiles
+    lengths: list[array] = field(default_factory=list)  # profiles: per call, per key
 
 
 def load_image(c: Container) -> PageSet:
@@ -304,8 +309,9 @@ def load_image(c: Container) -> PageSet:
         elif rec[0] == "D":
             k = index.get(rec[2] or 1)
             if k is None:
-                raise InputError(f"image {c.path!r} is corrupted (a page refers to an"
-                                 " unknown digest)")
+                raise InputError(
+                    f"image {c.path!r} is corrupted (a page refers to an unknown digest)"
+                )
             ps.keys.append(k)
             ps.addresses.append(rec[1])
         elif rec[0] == "R":
@@ -334,7 +340,7 @@ def load_profile(c: Container) -> PageSet:
             ps.keys.append(len(ps.hashes))
             ps.hashes.append(h)
             ps.flags.append(fl)
-            for a, n in zip(ps.lengths, lens):
+            for a, n in zip(ps.lengths, lens, strict=False):
                 a.append(n)
         elif tag == b"Q":
             (k,) = struct.unpack("<I", r.read(4))
@@ -356,8 +362,9 @@ def same_filled_word(page: bytes) -> int | None:
     return int.from_bytes(word, "little") if page == word * (len(page) // 8) else None
 
 
-def write_profile(c: Container, out: IO[bytes], compressors: list, key: bytes,
-                  progress=None) -> tuple[str, dict[str, Any]]:
+def write_profile(
+    c: Container, out: IO[bytes], compressors: list, key: bytes, progress=None
+) -> tuple[str, dict[str, Any]]:
     """Stream the image c into a profile on out: per distinct page its flags, its length
     under each compressor (built for its call and level) and its hash keyed with key."""
     w = ContainerWriter(out, PROFILE_MAGIC)
@@ -388,12 +395,22 @@ def write_profile(c: Container, out: IO[bytes], compressors: list, key: bytes,
         if progress is not None and pages % 4096 == 0:
             progress(pages, total)
     src = c.meta
-    meta = {"format": "xcfbench page profile", "version": VERSION, "pages": pages,
-            "distinct_pages": distinct,
-            "hash": "BLAKE2b-128 keyed with a random 32-byte key that is not stored",
-            "compressors": [{"name": x.name, "call": x.call, "level": x.level,
-                             "version": x.version()} for x in compressors],
-            "source": {"image": os.path.basename(c.path), "image_checksum": c.checksum,
-                       "kernel": src.get("kernel"), "time": src.get("time"),
-                       "executables": src.get("executables")}}
+    meta = {
+        "format": "xcfbench page profile",
+        "version": VERSION,
+        "pages": pages,
+        "distinct_pages": distinct,
+        "hash": "BLAKE2b-128 keyed with a random 32-byte key that is not stored",
+        "compressors": [
+            {"name": x.name, "call": x.call, "level": x.level, "version": x.version()}
+            for x in compressors
+        ],
+        "source": {
+            "image": os.path.basename(c.path),
+            "image_checksum": c.checksum,
+            "kernel": src.get("kernel"),
+            "time": src.get("time"),
+            "executables": src.get("executables"),
+        },
+    }
     return w.finish(meta), meta

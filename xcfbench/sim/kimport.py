@@ -139,8 +139,9 @@ def _events(lines: Iterable[str], name: str, stats: ImportStats) -> Iterator[tup
             if ev[0] < 0 or ev[3] < 0 or not 0 <= ev[4] < 1 << 64:
                 raise ValueError
         except ValueError:
-            raise InputError(f"{name}:{lineno}: not a line of xcfbench's bpftrace program:"
-                             f" {line[:60]!r}") from None
+            raise InputError(
+                f"{name}:{lineno}: not a line of xcfbench's bpftrace program: {line[:60]!r}"
+            ) from None
         heapq.heappush(heap, ev)
         newest = max(newest, ev[0])
         while heap and heap[0][0] < newest - REORDER_NS:
@@ -155,9 +156,9 @@ def convert(lines: Iterable[str], name: str = "<raw>") -> tuple[Iterator[str], I
     stats = ImportStats()
 
     def ops() -> Iterator[str]:
-        live: dict[int, int] = {}          # handle -> id
-        dead: set[int] = set()             # handles freed (or dropped) and not reissued
-        dropped: set[int] = set()          # live handles of allocations we did not convert
+        live: dict[int, int] = {}  # handle -> id
+        dead: set[int] = set()  # handles freed (or dropped) and not reissued
+        dropped: set[int] = set()  # live handles of allocations we did not convert
         next_id = 0
         for _, _, kind, size, handle in _events(lines, name, stats):
             if kind == "M":

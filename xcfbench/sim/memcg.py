@@ -21,19 +21,32 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from xcfbench.sim.arch import PAGE_SIZE
 from xcfbench.errors import InputError
+from xcfbench.sim.arch import PAGE_SIZE
 
 SWAP_CLUSTER_MAX = 32
 DEFAULT_OVERHEAD_PAGES = 352
 
 
 class MemCg:
-    __slots__ = ("limit_pages", "overhead_pages", "reclaim_batch", "capacity", "lru",
-                 "evictions", "reclaims", "kmem_pages", "stalls")
+    __slots__ = (
+        "limit_pages",
+        "overhead_pages",
+        "reclaim_batch",
+        "capacity",
+        "lru",
+        "evictions",
+        "reclaims",
+        "kmem_pages",
+        "stalls",
+    )
 
-    def __init__(self, limit_bytes: int, overhead_pages: int = DEFAULT_OVERHEAD_PAGES,
-                 reclaim_batch: int = SWAP_CLUSTER_MAX) -> None:
+    def __init__(
+        self,
+        limit_bytes: int,
+        overhead_pages: int = DEFAULT_OVERHEAD_PAGES,
+        reclaim_batch: int = SWAP_CLUSTER_MAX,
+    ) -> None:
         self.limit_pages = limit_bytes // PAGE_SIZE
         self.overhead_pages = overhead_pages
         self.reclaim_batch = reclaim_batch
@@ -41,17 +54,21 @@ class MemCg:
         if reclaim_batch < 1:
             raise InputError(f"reclaim batch must be at least 1 page, not {reclaim_batch}")
         if 0 < self.capacity < reclaim_batch:
-            raise InputError(f"--reclaim-batch {reclaim_batch} is more than the {self.capacity}"
-                             f" pages the memory limit leaves the workload ({self.limit_pages}"
-                             f" pages less {overhead_pages} of overhead)")
+            raise InputError(
+                f"--reclaim-batch {reclaim_batch} is more than the {self.capacity}"
+                f" pages the memory limit leaves the workload ({self.limit_pages}"
+                f" pages less {overhead_pages} of overhead)"
+            )
         if self.capacity < reclaim_batch:
-            raise InputError(f"memory limit {limit_bytes} bytes leaves no room for the workload:"
-                             f" the overhead alone is {overhead_pages} pages")
-        self.lru: OrderedDict[int, None] = OrderedDict()   # oldest first
+            raise InputError(
+                f"memory limit {limit_bytes} bytes leaves no room for the workload:"
+                f" the overhead alone is {overhead_pages} pages"
+            )
+        self.lru: OrderedDict[int, None] = OrderedDict()  # oldest first
         self.evictions = 0
         self.reclaims = 0
-        self.kmem_pages = 0        # other charges: zswap's compressed bytes, in pages
-        self.stalls = 0            # reclaims that could not bring the cgroup under its limit
+        self.kmem_pages = 0  # other charges: zswap's compressed bytes, in pages
+        self.stalls = 0  # reclaims that could not bring the cgroup under its limit
 
     def touch(self, page: int) -> list[int]:
         """Charge (or re-reference) page; return the pages reclaim pushed out for it."""
@@ -77,8 +94,9 @@ class MemCg:
         if not self.over() or not self.lru:
             return []
         self.reclaims += 1
-        evicted = [self.lru.popitem(last=False)[0]
-                   for _ in range(min(self.reclaim_batch, len(self.lru)))]
+        evicted = [
+            self.lru.popitem(last=False)[0] for _ in range(min(self.reclaim_batch, len(self.lru)))
+        ]
         self.evictions += len(evicted)
         return evicted
 

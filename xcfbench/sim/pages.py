@@ -15,19 +15,23 @@ from collections.abc import Callable, Hashable
 
 from xcfbench.sim.compressors.base import Compressor
 
-WORD = 8        # zram compares machine words: unsigned long on a 64-bit kernel
+WORD = 8  # zram compares machine words: unsigned long on a 64-bit kernel
 
 
 class PageCache:
-    __slots__ = ("page_of", "compressor", "keep_compressed", "sizes", "blobs", "_fills",
-                 "known")
+    __slots__ = ("page_of", "compressor", "keep_compressed", "sizes", "blobs", "_fills", "known")
 
-    def __init__(self, page_of: Callable[[Hashable], bytes], compressor: Compressor,
-                 keep_compressed: bool = False, known=None) -> None:
+    def __init__(
+        self,
+        page_of: Callable[[Hashable], bytes],
+        compressor: Compressor,
+        keep_compressed: bool = False,
+        known=None,
+    ) -> None:
         self.page_of = page_of
         self.known = known
         self.compressor = compressor
-        self.keep_compressed = keep_compressed       # --verify: the bytes are stored
+        self.keep_compressed = keep_compressed  # --verify: the bytes are stored
         self.sizes: dict[Hashable, int | None] = {}
         self.blobs: dict[Hashable, bytes | None] = {}
         self._fills: dict[Hashable, int | None] = {}

@@ -28,7 +28,7 @@ from xcfbench.sim.compressors import create_compressor
 from xcfbench.sim.compressors.base import Compressor
 from xcfbench.sim.pages import WORD
 
-HIST_SHIFT = 5          # 32-byte buckets, as engine.HIST_SHIFT
+HIST_SHIFT = 5  # 32-byte buckets, as engine.HIST_SHIFT
 ZERO_PAGE = bytes(PAGE_SIZE)
 # Below this length a zram-call page certainly fits zswap's call: the limited calls produce
 # the same bytes and their room checks ask at most this much more (kernel_libs, kernel_lzo).
@@ -39,6 +39,7 @@ _ZSWAP_SURE = {"lzo": 64, "lzo-rle": 64, "lz4": 64, "lz4hc": 64, "deflate": 1, "
 def huge_class_size(chain_size: int | None = None, arch: str = "x86_64") -> int:
     """zsmalloc's huge_class_size for the chain size (CONFIG_ZSMALLOC_CHAIN_SIZE, 8)."""
     from xcfbench.sim.allocators import create
+
     options = {} if chain_size is None else {"chain_size": chain_size}
     return create("zsmalloc", get_arch(arch), **options).huge_class_size
 
@@ -54,7 +55,7 @@ class _Column:
         self.comp = create_compressor(name, call, **options)
         self.name = self.comp.name
         if call == "zswap":
-            self.zswap: Compressor | None = None       # the sizes are zswap's already
+            self.zswap: Compressor | None = None  # the sizes are zswap's already
         else:
             self.zswap = create_compressor(self.name, "zswap")
         self.sure = _ZSWAP_SURE.get(self.name)
@@ -65,7 +66,7 @@ class _Column:
         n = self.comp.size(page)
         self.pages += 1
         if n is None:
-            self.rejected += 1                       # the zswap call failed
+            self.rejected += 1  # the zswap call failed
             return None
         self.compressed += 1
         self.total += n
@@ -83,13 +84,19 @@ class _Column:
 
     def summary(self) -> dict[str, Any]:
         return {
-            "compressor": self.name, "call": self.comp.call, "level": self.comp.level,
-            "version": self.comp.version(), "pages": self.pages,
-            "compressed_pages": self.compressed, "compressed_bytes": self.total,
+            "compressor": self.name,
+            "call": self.comp.call,
+            "level": self.comp.level,
+            "version": self.comp.version(),
+            "pages": self.pages,
+            "compressed_pages": self.compressed,
+            "compressed_bytes": self.total,
             "mean_size": round(self.total / self.compressed, 3) if self.compressed else None,
             "ratio": round(PAGE_SIZE * self.compressed / self.total, 4) if self.total else None,
-            "huge": self.huge, "huge_pct": _pct(self.huge, self.pages),
-            "zswap_rejected": self.rejected, "zswap_rejected_pct": _pct(self.rejected, self.pages),
+            "huge": self.huge,
+            "huge_pct": _pct(self.huge, self.pages),
+            "zswap_rejected": self.rejected,
+            "zswap_rejected_pct": _pct(self.rejected, self.pages),
             "histogram": list(self.hist),
         }
 
@@ -97,11 +104,17 @@ class _Column:
 class PageStats:
     """Feed pages with add(); each call returns the page's row; summary() at any time."""
 
-    def __init__(self, compressors: Iterable[str], call: str = "zram",
-                 options: dict[str, Any] | None = None, chain_size: int | None = None) -> None:
+    def __init__(
+        self,
+        compressors: Iterable[str],
+        call: str = "zram",
+        options: dict[str, Any] | None = None,
+        chain_size: int | None = None,
+    ) -> None:
         names = list(dict.fromkeys(compressors))
         if not names:
             from xcfbench.errors import InputError
+
             raise InputError("name at least one compressor (-c lzo,lzo-rle,...)")
         self.columns = [_Column(n, call, dict(options or {})) for n in names]
         self.call = call
@@ -126,11 +139,14 @@ class PageStats:
 
     def summary(self) -> dict[str, Any]:
         return {
-            "pages": self.pages, "call": self.call, "page_size": PAGE_SIZE,
+            "pages": self.pages,
+            "call": self.call,
+            "page_size": PAGE_SIZE,
             "histogram_bucket": 1 << HIST_SHIFT,
             "huge_class_size": self.huge_class_size,
             "chain_size": self.chain_size or 8,
-            "zero": self.zero, "zero_pct": _pct(self.zero, self.pages),
+            "zero": self.zero,
+            "zero_pct": _pct(self.zero, self.pages),
             "same_filled": self.same_filled,
             "same_filled_pct": _pct(self.same_filled, self.pages),
             "compressors": [c.summary() for c in self.columns],

@@ -51,8 +51,9 @@ def read_pages(path: str | os.PathLike[str]) -> bytes:
         except lzma.LZMAError as e:
             raise InputError(f"pages file {path}: not xz data ({e})") from None
     if not data or len(data) % PAGE_SIZE:
-        raise InputError(f"pages file {path}: {len(data)} bytes is not a whole number of"
-                         f" {PAGE_SIZE}-byte pages")
+        raise InputError(
+            f"pages file {path}: {len(data)} bytes is not a whole number of {PAGE_SIZE}-byte pages"
+        )
     return data
 
 
@@ -67,35 +68,59 @@ def parse_line(line: str, lineno: int, name: str, n_pages: int) -> tuple[str, in
         if any(a < 0 for a in args):
             raise ValueError
     except ValueError:
-        raise InputError(f"{name}:{lineno}: malformed page-trace line {line[:60]!r}"
-                         " (expected 'w SLOT PAGE', 'r SLOT', 'd SLOT', 'c', 'i', 'R'"
-                         " or 'B')") from None
+        raise InputError(
+            f"{name}:{lineno}: malformed page-trace line {line[:60]!r}"
+            " (expected 'w SLOT PAGE', 'r SLOT', 'd SLOT', 'c', 'i', 'R'"
+            " or 'B')"
+        ) from None
     slot = args[0] if args else -1
     page = args[1] if len(args) > 1 else -1
     if page >= n_pages:
-        raise InputError(f"{name}:{lineno}: page {page} is beyond the pages file"
-                         f" ({n_pages} pages)")
+        raise InputError(f"{name}:{lineno}: page {page} is beyond the pages file ({n_pages} pages)")
     return op, slot, page
 
 
-def frontend_config(frontend: str, compressor: str, alloc: str, arch: str,
-                    options: dict[str, Any], alloc_options: dict[str, Any],
-                    compressor_options: dict[str, Any]) -> dict[str, Any]:
-    return {"frontend": frontend, "compressor": compressor, "alloc": alloc, "arch": arch,
-            "frontend_options": options, "alloc_options": alloc_options,
-            "compressor_options": compressor_options}
+def frontend_config(
+    frontend: str,
+    compressor: str,
+    alloc: str,
+    arch: str,
+    options: dict[str, Any],
+    alloc_options: dict[str, Any],
+    compressor_options: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "frontend": frontend,
+        "compressor": compressor,
+        "alloc": alloc,
+        "arch": arch,
+        "frontend_options": options,
+        "alloc_options": alloc_options,
+        "compressor_options": compressor_options,
+    }
 
 
-def build(frontend: str, pages_data: bytes, *, compressor: str, alloc: str = "zsmalloc",
-          arch: str = "x86_64", options: dict[str, Any] | None = None,
-          alloc_options: dict[str, Any] | None = None,
-          compressor_options: dict[str, Any] | None = None, totalram_pages: int = 1 << 20):
+def build(
+    frontend: str,
+    pages_data: bytes,
+    *,
+    compressor: str,
+    alloc: str = "zsmalloc",
+    arch: str = "x86_64",
+    options: dict[str, Any] | None = None,
+    alloc_options: dict[str, Any] | None = None,
+    compressor_options: dict[str, Any] | None = None,
+    totalram_pages: int = 1 << 20,
+):
     """A fresh front end over a pages file: pages are keyed by their index's content
     digest, so equal pages are compressed once."""
     fe_cls = get_frontend_class(frontend)
     calls = get_compressor_class(compressor).calls
-    comp = create_compressor(compressor, call=fe_cls.call if fe_cls.call in calls else calls[0],
-                             **(compressor_options or {}))
+    comp = create_compressor(
+        compressor,
+        call=fe_cls.call if fe_cls.call in calls else calls[0],
+        **(compressor_options or {}),
+    )
     arch_info = get_arch(arch)
     allocator = create(alloc, arch_info, **(alloc_options or {}))
     by_digest: dict[bytes, bytes] = {}
@@ -104,28 +129,46 @@ def build(frontend: str, pages_data: bytes, *, compressor: str, alloc: str = "zs
         return by_digest[key]
 
     cache = PageCache(page_of, comp)
-    fe = create_frontend(frontend, allocator, arch_info, cache, totalram_pages=totalram_pages,
-                         **(options or {}))
+    fe = create_frontend(
+        frontend, allocator, arch_info, cache, totalram_pages=totalram_pages, **(options or {})
+    )
 
     def key_of(n: int) -> bytes:
-        page = pages_data[n * PAGE_SIZE:(n + 1) * PAGE_SIZE]
+        page = pages_data[n * PAGE_SIZE : (n + 1) * PAGE_SIZE]
         key = hashlib.sha256(page).digest()
         by_digest.setdefault(key, page)
         return key
+
     return fe, key_of
 
 
-def replay_pages(lines: Iterable[str], pages_data: bytes, *, frontend: str, compressor: str,
-                 alloc: str = "zsmalloc", arch: str = "x86_64",
-                 options: dict[str, Any] | None = None,
-                 alloc_options: dict[str, Any] | None = None,
-                 compressor_options: dict[str, Any] | None = None,
-                 totalram_pages: int = 1 << 20, name: str = "<page trace>",
-                 progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+def replay_pages(
+    lines: Iterable[str],
+    pages_data: bytes,
+    *,
+    frontend: str,
+    compressor: str,
+    alloc: str = "zsmalloc",
+    arch: str = "x86_64",
+    options: dict[str, Any] | None = None,
+    alloc_options: dict[str, Any] | None = None,
+    compressor_options: dict[str, Any] | None = None,
+    totalram_pages: int = 1 << 20,
+    name: str = "<page trace>",
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
     """Replay a page trace; the result dict carries the front end's stats."""
-    fe, key_of = build(frontend, pages_data, compressor=compressor, alloc=alloc, arch=arch,
-                       options=options, alloc_options=alloc_options,
-                       compressor_options=compressor_options, totalram_pages=totalram_pages)
+    fe, key_of = build(
+        frontend,
+        pages_data,
+        compressor=compressor,
+        alloc=alloc,
+        arch=arch,
+        options=options,
+        alloc_options=alloc_options,
+        compressor_options=compressor_options,
+        totalram_pages=totalram_pages,
+    )
     n_pages = len(pages_data) // PAGE_SIZE
     counts = dict.fromkeys(OPS, 0)
     peak_pool = 0
@@ -147,8 +190,10 @@ def replay_pages(lines: Iterable[str], pages_data: bytes, *, frontend: str, comp
         else:
             method = getattr(fe, OP_METHODS[op], None)
             if method is None:
-                raise InputError(f"{name}:{lineno}: front end {fe.name} has no"
-                                 f" {OP_METHODS[op].replace('_', ' ')} (op {op})")
+                raise InputError(
+                    f"{name}:{lineno}: front end {fe.name} has no"
+                    f" {OP_METHODS[op].replace('_', ' ')} (op {op})"
+                )
             try:
                 method()
             except InputError as e:
@@ -158,11 +203,20 @@ def replay_pages(lines: Iterable[str], pages_data: bytes, *, frontend: str, comp
             peak_pool = p
         if progress is not None and lineno % 4096 == 0:
             progress(lineno)
-    return {"trace": name, "frontend": fe.name, "allocator": fe.alloc.name,
-            "compressor": fe.pages.compressor.name, "ops": counts,
-            "succ_puts": fe.succ_puts, "failed_puts": fe.failed_puts,
-            "rejects": dict(fe.rejects), "stored_pages": fe.stored_pages,
-            "compr_data_size": fe.compr_data_size, "pool_pages": pool_pages(),
-            "peak_pool_pages": peak_pool,
-            "kernel_pairing": fe.alloc.name in fe.kernel_allocators,
-            "frontend_stats": fe.stats(), "allocator_stats": fe.alloc.stats()}
+    return {
+        "trace": name,
+        "frontend": fe.name,
+        "allocator": fe.alloc.name,
+        "compressor": fe.pages.compressor.name,
+        "ops": counts,
+        "succ_puts": fe.succ_puts,
+        "failed_puts": fe.failed_puts,
+        "rejects": dict(fe.rejects),
+        "stored_pages": fe.stored_pages,
+        "compr_data_size": fe.compr_data_size,
+        "pool_pages": pool_pages(),
+        "peak_pool_pages": peak_pool,
+        "kernel_pairing": fe.alloc.name in fe.kernel_allocators,
+        "frontend_stats": fe.stats(),
+        "allocator_stats": fe.alloc.stats(),
+    }

@@ -48,49 +48,49 @@ class ReplayResult:
         return d
 
 
-
 @dataclass(frozen=True)
 class RunResult:
     """One run: what the front end and the allocator report.  The headline fields keep
     the seed's zcache names (curr_pages: pages the front end holds)."""
+
     allocator: str
     fill: str
     arch: str
     compressor: str
     pages_written: int
-    pages_evicted: int          # pages reclaim pushed out (offered to frontswap)
-    resident_pages: int         # the workload's pages still in the cgroup at the end
-    curr_pages: int             # frontswap: pages held in zcache
+    pages_evicted: int  # pages reclaim pushed out (offered to frontswap)
+    resident_pages: int  # the workload's pages still in the cgroup at the end
+    curr_pages: int  # frontswap: pages held in zcache
     succ_puts: int
     failed_puts: int
-    rejects: dict[str, int]     # failed puts by reason
-    zv_page_count: int          # the allocator's reported pool pages
-    zv_desc_count: int | None   # xcfmalloc's block descriptors (zcache sysfs), else None
-    pages_held: int             # every page the allocator holds, reserves included
+    rejects: dict[str, int]  # failed puts by reason
+    zv_page_count: int  # the allocator's reported pool pages
+    zv_desc_count: int | None  # xcfmalloc's block descriptors (zcache sysfs), else None
+    pages_held: int  # every page the allocator holds, reserves included
     peak_pool_pages: int
-    metadata_bytes: int         # descriptor/handle slab bytes outside the pool pages
-    orig_data_size: int         # curr_pages * PAGE_SIZE
-    compr_data_size: int        # Σ clen of stored pages (headers excluded)
-    zv_hdr_bytes: int           # sizeof(struct zv_hdr) added to every allocation
-    mean_compressed_pct: float | None     # Σ clen / orig_data_size, %
-    effective_compression_pct: float | None        # (pool + metadata pages) / curr_pages, %
+    metadata_bytes: int  # descriptor/handle slab bytes outside the pool pages
+    orig_data_size: int  # curr_pages * PAGE_SIZE
+    compr_data_size: int  # Σ clen of stored pages (headers excluded)
+    zv_hdr_bytes: int  # sizeof(struct zv_hdr) added to every allocation
+    mean_compressed_pct: float | None  # Σ clen / orig_data_size, %
+    effective_compression_pct: float | None  # (pool + metadata pages) / curr_pages, %
     effective_compression_pages_only_pct: float | None
-    stored_per_pool: float | None         # the inverse: curr_pages / (pool + metadata pages)
-    comp_ratio: float | None              # zramctl's orig_data_size / pool bytes
+    stored_per_pool: float | None  # the inverse: curr_pages / (pool + metadata pages)
+    comp_ratio: float | None  # zramctl's orig_data_size / pool bytes
     pool_pages_after_compact: int | None
     pages_compacted: int | None
     distinct_pages_compressed: int
     verified: bool
     verify_errors: int | None
     zv_curr_dist_counts: list[int]
-    clen_histogram: list[int]              # every offered page's clen, 32-byte buckets
-    samples: list[list[int]]               # [pages_written, curr_pages, pool_pages]
+    clen_histogram: list[int]  # every offered page's clen, 32-byte buckets
+    samples: list[list[int]]  # [pages_written, curr_pages, pool_pages]
     allocator_stats: dict[str, Any] = field(default_factory=dict)
     frontend: str = "zcache"
     # The front end's counters under the kernel's file and field names (frontswap.*,
     # zcache.*, mm_stat.*, ...): the metrics registry names them with dots.
     frontend_stats: dict[str, Any] = field(default_factory=dict)
-    provenance: dict[str, Any] = field(default_factory=dict)   # versions, corpus digest
+    provenance: dict[str, Any] = field(default_factory=dict)  # versions, corpus digest
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

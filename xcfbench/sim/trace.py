@@ -32,18 +32,19 @@ import hashlib
 import os
 import re
 import stat
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO, Callable, Iterable, Iterator
+from typing import BinaryIO
 
-from xcfbench.sim.allocators import create
-from xcfbench.sim.arch import Arch
 from xcfbench.errors import InputError
 from xcfbench.io import MAX_LINE_BYTES, open_stream
+from xcfbench.sim.allocators import create
+from xcfbench.sim.arch import Arch
 from xcfbench.sim.records import ReplayResult
 
-FREE = -1   # the size slot of a free operation
-ID_LIMIT = 1 << 64      # IDs and sizes are below 2**64 (a u64 in the kernel's harness)
-MAX_COMMENTS = 64       # comments kept (they are carried into gen-trace's header only)
+FREE = -1  # the size slot of a free operation
+ID_LIMIT = 1 << 64  # IDs and sizes are below 2**64 (a u64 in the kernel's harness)
+MAX_COMMENTS = 64  # comments kept (they are carried into gen-trace's header only)
 
 _ALLOC = re.compile(rb"[ \t]*a[ \t]+([0-9]{1,20})[ \t]+([0-9]{1,20})[ \t]*")
 _FREE = re.compile(rb"[ \t]*f[ \t]+([0-9]{1,20})[ \t]*")
@@ -54,7 +55,7 @@ BOM = b"\xef\xbb\xbf"
 @dataclass(frozen=True)
 class Trace:
     name: str
-    ops: tuple[tuple[int, int], ...]    # (id, size) for an alloc, (id, FREE) for a free
+    ops: tuple[tuple[int, int], ...]  # (id, size) for an alloc, (id, FREE) for a free
     comments: tuple[str, ...] = ()
 
 
@@ -64,8 +65,9 @@ def _malformed(name: str, lineno: int, line: bytes, why: str = "") -> InputError
     return InputError(f"{name}:{lineno}: malformed trace line {shown!r}{why}")
 
 
-def iter_ops(lines: Iterable[bytes | str], name: str = "<trace>",
-             comments: list[str] | None = None) -> Iterator[tuple[int, int]]:
+def iter_ops(
+    lines: Iterable[bytes | str], name: str = "<trace>", comments: list[str] | None = None
+) -> Iterator[tuple[int, int]]:
     """The operations of trace v1 lines (each with or without its line end), checked as
     they come; comments (up to MAX_COMMENTS) are appended to comments."""
     live: set[int] = set()
@@ -73,7 +75,7 @@ def iter_ops(lines: Iterable[bytes | str], name: str = "<trace>",
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
         if lineno == 1 and raw.startswith(BOM):
-            raw = raw[len(BOM):]
+            raw = raw[len(BOM) :]
         if raw.endswith(b"\n"):
             raw = raw[:-1]
             if raw.endswith(b"\r"):
@@ -104,8 +106,9 @@ def iter_ops(lines: Iterable[bytes | str], name: str = "<trace>",
             try:
                 text = raw.lstrip(b" \t")[1:].decode("utf-8").strip()
             except UnicodeDecodeError as e:
-                raise InputError(f"{name}:{lineno}: not UTF-8 text (byte {e.start + 1}"
-                                 " of the comment)") from None
+                raise InputError(
+                    f"{name}:{lineno}: not UTF-8 text (byte {e.start + 1} of the comment)"
+                ) from None
             if comments is not None and len(comments) < MAX_COMMENTS:
                 comments.append(text)
             continue
@@ -132,7 +135,7 @@ def _lines(f: BinaryIO) -> Iterator[bytes]:
         if not line:
             return
         if not line.endswith(b"\n") and len(line) >= MAX_LINE_BYTES + 3:
-            yield line            # too long: refused by iter_ops
+            yield line  # too long: refused by iter_ops
             return
         yield line
 
@@ -141,6 +144,7 @@ def _lines(f: BinaryIO) -> Iterator[bytes]:
 class TraceStream:
     """A trace being read: iterate ops once.  position/size give progress in bytes (size
     is None for a pipe)."""
+
     name: str
     file: BinaryIO
     size: int | None
@@ -212,9 +216,16 @@ def parse_compact(spec: str | None) -> int | None:
     raise InputError(f"bad --compact {spec!r}: use 'end' or 'every:N' with N > 0")
 
 
-def replay(trace: Trace, alloc_name: str, arch: Arch, *, verify: bool = False,
-           compact: str | None = None, options: dict | None = None,
-           progress: Callable[[int, int], None] | None = None) -> ReplayResult:
+def replay(
+    trace: Trace,
+    alloc_name: str,
+    arch: Arch,
+    *,
+    verify: bool = False,
+    compact: str | None = None,
+    options: dict | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ReplayResult:
     """Run every operation of trace through a fresh allocator and report its accounting.
 
     With verify, the allocator keeps real bytes: each object is written on allocation and
@@ -223,8 +234,12 @@ def replay(trace: Trace, alloc_name: str, arch: Arch, *, verify: bool = False,
     alloc = create(alloc_name, arch, store=verify, **(options or {}))
     if every is not None and not alloc.supports_compaction:
         raise InputError(f"allocator {alloc.name} does not support compaction")
-    malloc, free, pool_pages, pages_held = (alloc.malloc, alloc.free, alloc.pool_pages,
-                                            alloc.pages_held)
+    malloc, free, pool_pages, pages_held = (
+        alloc.malloc,
+        alloc.free,
+        alloc.pool_pages,
+        alloc.pages_held,
+    )
     handles: dict[int, object] = {}
     sizes: dict[int, int] = {}
     allocs = frees = failed_allocs = frees_of_failed = 0
@@ -255,7 +270,7 @@ def replay(trace: Trace, alloc_name: str, arch: Arch, *, verify: bool = False,
         else:
             frees += 1
             h = handles.pop(oid, None)
-            if h is None:          # its allocation was refused
+            if h is None:  # its allocation was refused
                 frees_of_failed += 1
             else:
                 size = sizes.pop(oid)
@@ -287,13 +302,26 @@ def replay(trace: Trace, alloc_name: str, arch: Arch, *, verify: bool = False,
                 verify_errors += 1
         alloc.check()
     return ReplayResult(
-        trace=trace.name, allocator=alloc.name, arch=arch.name, ops=n, allocs=allocs,
-        frees=frees, failed_allocs=failed_allocs, frees_of_failed=frees_of_failed,
-        live_objects=len(handles), live_bytes=live_bytes,
-        peak_live_objects=peak_live_objects, peak_live_bytes=peak_live_bytes,
-        pool_pages=pool_end, peak_pool_pages=peak_pool, pages_held=held_end,
+        trace=trace.name,
+        allocator=alloc.name,
+        arch=arch.name,
+        ops=n,
+        allocs=allocs,
+        frees=frees,
+        failed_allocs=failed_allocs,
+        frees_of_failed=frees_of_failed,
+        live_objects=len(handles),
+        live_bytes=live_bytes,
+        peak_live_objects=peak_live_objects,
+        peak_live_bytes=peak_live_bytes,
+        pool_pages=pool_end,
+        peak_pool_pages=peak_pool,
+        pages_held=held_end,
         peak_pages_held=peak_held,
         pool_pages_after_compact=after_compact,
         pages_compacted=pages_compacted if every is not None else None,
-        verified=verify, verify_errors=verify_errors if verify else None,
-        allocator_stats=alloc.stats(), metadata_bytes=alloc.metadata_bytes())
+        verified=verify,
+        verify_errors=verify_errors if verify else None,
+        allocator_stats=alloc.stats(),
+        metadata_bytes=alloc.metadata_bytes(),
+    )

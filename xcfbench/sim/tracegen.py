@@ -22,7 +22,8 @@ from __future__ import annotations
 import inspect
 import math
 import random
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from xcfbench.errors import InputError
 from xcfbench.sim.trace import FREE, Trace
@@ -31,22 +32,38 @@ Ops = list[tuple[int, int]]
 
 
 def constant(seed: int = 0, count: int = 65859, size: int = 80) -> Trace:
-    return Trace("constant", tuple((oid, size) for oid in range(count)),
-                 (f"{count} allocs of {size} bytes",))
+    return Trace(
+        "constant", tuple((oid, size) for oid in range(count)), (f"{count} allocs of {size} bytes",)
+    )
 
 
-def gauss(seed: int = 20110907, count: int = 65925, mean: float = 3108, sd: float = 100,
-          lo: int = 64, hi: int = 3584) -> Trace:
+def gauss(
+    seed: int = 20110907,
+    count: int = 65925,
+    mean: float = 3108,
+    sd: float = 100,
+    lo: int = 64,
+    hi: int = 3584,
+) -> Trace:
     rng = random.Random(seed)
     ops = [(oid, min(hi, max(lo, round(rng.gauss(mean, sd))))) for oid in range(count)]
-    return Trace("gauss", tuple(ops), (f"{count} allocs, size = clip(round(random.Random("
-                                       f"{seed}).gauss({mean}, {sd})), {lo}, {hi})",))
+    return Trace(
+        "gauss",
+        tuple(ops),
+        (
+            f"{count} allocs, size = clip(round(random.Random("
+            f"{seed}).gauss({mean}, {sd})), {lo}, {hi})",
+        ),
+    )
 
 
 def uniform(seed: int = 3, count: int = 50000, lo: int = 32, hi: int = 4000) -> Trace:
     rng = random.Random(seed)
-    return Trace("uniform", tuple((oid, rng.randint(lo, hi)) for oid in range(count)),
-                 (f"{count} allocs, size = random.Random({seed}).randint({lo}, {hi})",))
+    return Trace(
+        "uniform",
+        tuple((oid, rng.randint(lo, hi)) for oid in range(count)),
+        (f"{count} allocs, size = random.Random({seed}).randint({lo}, {hi})",),
+    )
 
 
 def _free_random(rng: random.Random, live: list[int], ops: Ops, k: int) -> None:
@@ -57,8 +74,7 @@ def _free_random(rng: random.Random, live: list[int], ops: Ops, k: int) -> None:
         ops.append((live.pop(), FREE))
 
 
-def churn(seed: int = 4, ops: int = 100000, p: float = 0.4, lo: int = 32,
-          hi: int = 4000) -> Trace:
+def churn(seed: int = 4, ops: int = 100000, p: float = 0.4, lo: int = 32, hi: int = 4000) -> Trace:
     rng = random.Random(seed)
     out: Ops = []
     live: list[int] = []
@@ -70,13 +86,27 @@ def churn(seed: int = 4, ops: int = 100000, p: float = 0.4, lo: int = 32,
             out.append((next_id, rng.randint(lo, hi)))
             live.append(next_id)
             next_id += 1
-    return Trace("churn", tuple(out), (f"{ops} ops, random.Random({seed}): free a random live"
-                                       f" object with p={p}, else alloc randint({lo}, {hi})",))
+    return Trace(
+        "churn",
+        tuple(out),
+        (
+            f"{ops} ops, random.Random({seed}): free a random live"
+            f" object with p={p}, else alloc randint({lo}, {hi})",
+        ),
+    )
 
 
-def phase_change(seed: int = 1, n_small: int = 40000, small_lo: int = 32,
-                 small_hi: int = 512, keep_small: float = 0.1, n_large: int = 15000,
-                 large_lo: int = 2048, large_hi: int = 4000, free_frac: float = 0.5) -> Trace:
+def phase_change(
+    seed: int = 1,
+    n_small: int = 40000,
+    small_lo: int = 32,
+    small_hi: int = 512,
+    keep_small: float = 0.1,
+    n_large: int = 15000,
+    large_lo: int = 2048,
+    large_hi: int = 4000,
+    free_frac: float = 0.5,
+) -> Trace:
     rng = random.Random(seed)
     ops: Ops = []
     live: list[int] = []
@@ -88,15 +118,24 @@ def phase_change(seed: int = 1, n_small: int = 40000, small_lo: int = 32,
         ops.append((oid, rng.randint(large_lo, large_hi)))
         live.append(oid)
     _free_random(rng, live, ops, int(len(live) * free_frac))
-    return Trace("phase-change", tuple(ops), (
-        f"random.Random({seed}): {n_small} allocs of {small_lo}..{small_hi}, free"
-        f" {1 - keep_small:.0%} at random, {n_large} allocs of {large_lo}..{large_hi},"
-        f" free {free_frac:.0%} of the live objects",))
+    return Trace(
+        "phase-change",
+        tuple(ops),
+        (
+            f"random.Random({seed}): {n_small} allocs of {small_lo}..{small_hi}, free"
+            f" {1 - keep_small:.0%} at random, {n_large} allocs of {large_lo}..{large_hi},"
+            f" free {free_frac:.0%} of the live objects",
+        ),
+    )
 
 
 GENERATORS: dict[str, Callable[..., Trace]] = {
-    "constant": constant, "gauss": gauss, "uniform": uniform, "churn": churn,
-    "phase-change": phase_change}
+    "constant": constant,
+    "gauss": gauss,
+    "uniform": uniform,
+    "churn": churn,
+    "phase-change": phase_change,
+}
 
 
 def parameters(kind: str) -> dict[str, object]:
@@ -104,8 +143,8 @@ def parameters(kind: str) -> dict[str, object]:
     return {name: p.default for name, p in inspect.signature(GENERATORS[kind]).parameters.items()}
 
 
-MAX_OPS = 10_000_000            # operations (or objects) a generated trace may have
-MAX_OBJECT_SIZE = 1 << 20       # bytes an object may have (allocators refuse past a page)
+MAX_OPS = 10_000_000  # operations (or objects) a generated trace may have
+MAX_OBJECT_SIZE = 1 << 20  # bytes an object may have (allocators refuse past a page)
 
 _COUNTS = ("count", "ops", "n_small", "n_large")
 _FRACTIONS = ("p", "keep_small", "free_frac")
@@ -120,19 +159,23 @@ def check_parameters(kind: str, params: dict[str, object]) -> None:
         if name == "seed" and value >= 1 << 64:
             raise InputError(f"bad value {value!r} for {kind} parameter seed: at most 2**64-1")
         if name in _COUNTS and value > MAX_OPS:
-            raise InputError(f"bad value {value!r} for {kind} parameter {name}:"
-                             f" at most {MAX_OPS}")
+            raise InputError(f"bad value {value!r} for {kind} parameter {name}: at most {MAX_OPS}")
         if name in _FRACTIONS and not 0 <= value <= 1:
-            raise InputError(f"bad value {value!r} for {kind} parameter {name}:"
-                             " must be between 0 and 1")
-        if name in ("size", "mean", "sd") + tuple(n for r in _RANGES for n in r) \
-                and value > MAX_OBJECT_SIZE:
-            raise InputError(f"bad value {value!r} for {kind} parameter {name}:"
-                             f" at most {MAX_OBJECT_SIZE}")
+            raise InputError(
+                f"bad value {value!r} for {kind} parameter {name}: must be between 0 and 1"
+            )
+        if (
+            name in ("size", "mean", "sd") + tuple(n for r in _RANGES for n in r)
+            and value > MAX_OBJECT_SIZE
+        ):
+            raise InputError(
+                f"bad value {value!r} for {kind} parameter {name}: at most {MAX_OBJECT_SIZE}"
+            )
     for lo, hi in _RANGES:
         if lo in params and hi in params and params[lo] > params[hi]:
-            raise InputError(f"bad {kind} parameters: {lo}={params[lo]} is more than"
-                             f" {hi}={params[hi]}")
+            raise InputError(
+                f"bad {kind} parameters: {lo}={params[lo]} is more than {hi}={params[hi]}"
+            )
 
 
 def generate(kind: str, **params: object) -> Trace:
@@ -142,8 +185,9 @@ def generate(kind: str, **params: object) -> Trace:
     typed: dict[str, Any] = {}
     for name, value in params.items():
         if name not in known:
-            raise InputError(f"trace kind {kind} has no parameter {name!r}"
-                             f" (parameters: {', '.join(known)})")
+            raise InputError(
+                f"trace kind {kind} has no parameter {name!r} (parameters: {', '.join(known)})"
+            )
         try:
             typed[name] = type(known[name])(value)
         except (TypeError, ValueError, OverflowError):

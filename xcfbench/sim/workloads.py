@@ -25,9 +25,10 @@ import random
 from pathlib import Path
 from typing import ClassVar
 
-from xcfbench.sim.arch import PAGE_SIZE
 from xcfbench.errors import InputError
 from xcfbench.io import MAX_CORPUS_BYTES, iter_chunks, too_large
+from xcfbench.sim.arch import PAGE_SIZE
+
 
 def default_corpus() -> str:
     """corpora/english.txt, shipped as package data (the package xcfbench.corpora), so a
@@ -36,7 +37,10 @@ def default_corpus() -> str:
     if os.environ.get("XCFBENCH_CORPORA"):
         return str(Path(os.environ["XCFBENCH_CORPORA"]) / "english.txt")
     from importlib.resources import files
+
     return str(files("xcfbench.corpora") / "english.txt")
+
+
 ZERO_PAGE = bytes(PAGE_SIZE)
 
 
@@ -119,19 +123,27 @@ class TextFill(Workload):
         return self.pages[key]
 
     def describe(self) -> dict[str, object]:
-        return {"corpus": os.path.basename(self.corpus_path), "corpus_sha256": self.digest,
-                "corpus_bytes": self.corpus_bytes, "corpus_pages": len(self.pages)}
+        return {
+            "corpus": os.path.basename(self.corpus_path),
+            "corpus_sha256": self.digest,
+            "corpus_bytes": self.corpus_bytes,
+            "corpus_pages": len(self.pages),
+        }
 
 
 class FileFill(TextFill):
     """The text fill's pages, of any files: --fill file:PATH[,PATH...]."""
+
     name = "file"
-    summary = ("file:PATH[,PATH...]: the 4 KiB pages of any files, binary or text (last page"
-               " of each zero-padded), cycling")
+    summary = (
+        "file:PATH[,PATH...]: the 4 KiB pages of any files, binary or text (last page"
+        " of each zero-padded), cycling"
+    )
     uses_corpus = False
 
-    def __init__(self, seed: int = 0, corpus: str | None = None,
-                 paths: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, seed: int = 0, corpus: str | None = None, paths: tuple[str, ...] = ()
+    ) -> None:
         Workload.__init__(self, seed)
         if not paths:
             raise InputError("--fill file needs files: file:PATH[,PATH...]")
@@ -140,8 +152,7 @@ class FileFill(TextFill):
         self._load(list(self.paths), "file")
 
     def describe(self) -> dict[str, object]:
-        return {**super().describe(),
-                "corpus": ",".join(os.path.basename(p) for p in self.paths)}
+        return {**super().describe(), "corpus": ",".join(os.path.basename(p) for p in self.paths)}
 
 
 def read_pages(paths: list[str], what: str) -> tuple[list[bytes], str, int]:
@@ -155,10 +166,11 @@ def read_pages(paths: list[str], what: str) -> tuple[list[bytes], str, int]:
         for chunk in iter_chunks(path, what, PAGE_SIZE):
             digest.update(chunk)
             total += len(chunk)
-            if total > MAX_CORPUS_BYTES:      # the pages are held in memory: bounded
+            if total > MAX_CORPUS_BYTES:  # the pages are held in memory: bounded
                 raise too_large(path, what, MAX_CORPUS_BYTES)
-            pages.append(chunk if len(chunk) == PAGE_SIZE
-                         else chunk + bytes(PAGE_SIZE - len(chunk)))
+            pages.append(
+                chunk if len(chunk) == PAGE_SIZE else chunk + bytes(PAGE_SIZE - len(chunk))
+            )
     return pages, digest.hexdigest(), total
 
 
@@ -166,9 +178,15 @@ class ImageFill(Workload):
     name = "image"
     summary = "image:FILE, the pages of a page image or a profile in address order (--shuffle)"
 
-    def __init__(self, seed: int = 0, corpus: str | None = None, path: str | None = None,
-                 shuffle: bool = False) -> None:
+    def __init__(
+        self,
+        seed: int = 0,
+        corpus: str | None = None,
+        path: str | None = None,
+        shuffle: bool = False,
+    ) -> None:
         from xcfbench.sim.images import load_image, load_profile, open_container
+
         super().__init__(seed)
         if not path:
             raise InputError("--fill image needs a file: --fill image:FILE")
@@ -198,27 +216,38 @@ class ImageFill(Workload):
         if self.container.kind == "image":
             d.update(image=os.path.basename(self.path), image_checksum=self.container.checksum)
         else:
-            d.update(image=meta["source"]["image"], image_checksum=meta["source"]["image_checksum"],
-                     profile=os.path.basename(self.path), profile_checksum=self.container.checksum)
+            d.update(
+                image=meta["source"]["image"],
+                image_checksum=meta["source"]["image_checksum"],
+                profile=os.path.basename(self.path),
+                profile_checksum=self.container.checksum,
+            )
         return d
 
     def known_sizes(self, compressor, verify: bool = False):
         if self.container.kind == "image":
             return None
         from xcfbench.sim.images import profile_calls
+
         if verify:
-            raise InputError(f"--verify needs page bytes; profile {self.path!r} has lengths"
-                             " only: run on its image")
+            raise InputError(
+                f"--verify needs page bytes; profile {self.path!r} has lengths"
+                " only: run on its image"
+            )
         calls = profile_calls(self.container)
         want = (compressor.name, compressor.call, compressor.level)
         if want not in calls:
-            raise InputError(f"profile {self.path!r} does not record {compressor.name}"
-                             f" ({compressor.call} call, level {compressor.level})")
+            raise InputError(
+                f"profile {self.path!r} does not record {compressor.name}"
+                f" ({compressor.call} call, level {compressor.level})"
+            )
         n = calls.index(want)
         recorded = self.container.meta["compressors"][n]["version"]
         if recorded != compressor.version():
-            raise InputError(f"profile {self.path!r} recorded {compressor.name} as"
-                             f" {recorded!r}, this is {compressor.version()!r}")
+            raise InputError(
+                f"profile {self.path!r} recorded {compressor.name} as"
+                f" {recorded!r}, this is {compressor.version()!r}"
+            )
         return _ProfileSizes(self.set, n)
 
 
@@ -227,6 +256,7 @@ class _ProfileSizes:
 
     def __init__(self, ps, n: int) -> None:
         from xcfbench.sim.images import FLAG_SAME, FLAG_ZERO, NO_LENGTH
+
         self.lengths, self.flags = ps.lengths[n], ps.flags
         self.none, self.same, self.zero = NO_LENGTH, FLAG_SAME, FLAG_ZERO
 
@@ -244,7 +274,8 @@ class _ProfileSizes:
 
 
 WORKLOADS: dict[str, type[Workload]] = {
-    w.name: w for w in (ZeroFill, TextFill, ZeroTaggedFill, RandomFill, FileFill, ImageFill)}
+    w.name: w for w in (ZeroFill, TextFill, ZeroTaggedFill, RandomFill, FileFill, ImageFill)
+}
 
 
 def get_workload_class(name: str) -> type[Workload]:
@@ -258,8 +289,9 @@ def get_workload_class(name: str) -> type[Workload]:
         raise InputError(f"unknown fill {name!r}: choose from {', '.join(WORKLOADS)}") from None
 
 
-def create_workload(name: str, seed: int = 0, corpus: str | None = None,
-                    shuffle: bool = False) -> Workload:
+def create_workload(
+    name: str, seed: int = 0, corpus: str | None = None, shuffle: bool = False
+) -> Workload:
     cls = get_workload_class(name)
     if corpus is not None and not cls.uses_corpus:
         raise InputError(f"--corpus applies to the text fill, not {name!r}")

@@ -8,18 +8,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from xcfbench.sim.arch import Arch, I386
 from xcfbench.errors import InputError
 from xcfbench.sim.allocators.base import ALIASES, REGISTRY, Allocator, register
+from xcfbench.sim.arch import I386, Arch
 
-__all__ = ["ALIASES", "REGISTRY", "Allocator", "canonical_name", "create",
-           "get_allocator_class", "register"]
+__all__ = [
+    "ALIASES",
+    "REGISTRY",
+    "Allocator",
+    "canonical_name",
+    "create",
+    "get_allocator_class",
+    "register",
+]
+
 
 def canonical_name(name: str) -> str:
     key = ALIASES.get(name, name)
     if key not in REGISTRY:
-        names = ", ".join(f"{n} ({', '.join(c.aliases)})" if c.aliases else n
-                          for n, c in REGISTRY.items())
+        names = ", ".join(
+            f"{n} ({', '.join(c.aliases)})" if c.aliases else n for n, c in REGISTRY.items()
+        )
         raise InputError(f"unknown allocator {name!r}: choose from {names}")
     return key
 
@@ -32,11 +41,12 @@ def create(name: str, arch: Arch = I386, store: bool = False, **options: Any) ->
     cls = get_allocator_class(name)
     unknown = set(options) - set(cls.options)
     if unknown:
-        raise InputError(f"allocator {cls.name} has no option {sorted(unknown)[0]!r}"
-                         f" (options: {', '.join(cls.options) or 'none'})")
+        raise InputError(
+            f"allocator {cls.name} has no option {sorted(unknown)[0]!r}"
+            f" (options: {', '.join(cls.options) or 'none'})"
+        )
     return cls(arch=arch, store=store, **options)
 
 
 # Importing the modules registers them.  Order is the order `xcfbench list` shows.
-from xcfbench.sim.allocators import xvmalloc, xcfmalloc, zsmalloc  # noqa: E402,F401
-from xcfbench.sim.allocators import zbud, z3fold, zblock, ideal  # noqa: E402,F401
+from xcfbench.sim.allocators import ideal, xcfmalloc, xvmalloc, z3fold, zblock, zbud, zsmalloc  # noqa: E402,F401  # noqa: E402,F401

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from xcfbench.sim.arch import Arch, I386
+from xcfbench.sim.arch import I386, Arch
 
 
 class Allocator:
@@ -27,7 +27,7 @@ class Allocator:
     summary: ClassVar[str] = ""
     objects_span_pages: ClassVar[bool] = False
     supports_compaction: ClassVar[bool] = False
-    has_size_classes: ClassVar[bool] = False     # stats()["classes"] is a debugfs-like table
+    has_size_classes: ClassVar[bool] = False  # stats()["classes"] is a debugfs-like table
     # Constructor options a user may set from the CLI (--opt name=value), with defaults.
     options: ClassVar[dict[str, Any]] = {}
 

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from xcfbench.sim.arch import PAGE_SIZE
 from xcfbench.sim.allocators.base import Allocator, need_store, register
+from xcfbench.sim.arch import PAGE_SIZE
 
 
 @register
 class Ideal(Allocator):
     name = "ideal"
-    summary = "lower bound: live bytes packed perfectly, ceil(bytes/4096) pages (not a kernel allocator)"
+    summary = (
+        "lower bound: live bytes packed perfectly, ceil(bytes/4096) pages (not a kernel allocator)"
+    )
     objects_span_pages = True
     supports_compaction = True
 

@@ -10,16 +10,16 @@ Page layout
 A pool page (4 KiB, __GFP_HIGHMEM) is tiled by *blocks*.  Each block is a multiple of 64 bytes
 and starts on a 64-byte boundary.  Every block, used or free, begins with an in-page header:
 
-	struct xcf_blkhdr { desc; prevoffset; sentinel }	12 bytes on i386 (8 without
-								XCFM_DEBUG), 16 on x86_64
+        struct xcf_blkhdr { desc; prevoffset; sentinel }	12 bytes on i386 (8 without
+                                                                XCFM_DEBUG), 16 on x86_64
 
 The blocks of a page form a list: forward by the block size kept in the descriptor, backward
 by prevoffset (the page offset of the physically previous block; 0 for the first block).  An
 allocation's bytes follow the header of each of its blocks:
 
-	0      12                          1216  1228          2048  2060        4096
-	| hdr | A, part 1 ................ | hdr | free ...... | hdr | B .. pad  |
-	                                           ^ on free list 12 (832 bytes)
+        0      12                          1216  1228          2048  2060        4096
+        | hdr | A, part 1 ................ | hdr | free ...... | hdr | B .. pad  |
+                                                   ^ on free list 12 (832 bytes)
 
 Descriptors and free lists
 --------------------------
@@ -47,13 +47,13 @@ the kernel only when its blocks have coalesced into one 4096-byte free block.
 
 What is counted where
 ---------------------
-	pool_pages()     = page_count - reserve_count  (zcache's zv_page_count)
-	pages_held()     = page_count                  (reserve pages included)
-	stats desc_count = desc_count - reserve_count  (zv_desc_count, as reference.json has it)
-	metadata_bytes() = zv_desc_count * arch.xcf_desc_slab: the descriptor slab objects that
-	                   the seed's effective-compression formula adds to the pool pages
-	                   (§5.1).  The formula leaves out the descriptors of reserve pages,
-	                   just as it leaves out the reserve pages themselves.
+        pool_pages()     = page_count - reserve_count  (zcache's zv_page_count)
+        pages_held()     = page_count                  (reserve pages included)
+        stats desc_count = desc_count - reserve_count  (zv_desc_count, as reference.json has it)
+        metadata_bytes() = zv_desc_count * arch.xcf_desc_slab: the descriptor slab objects that
+                           the seed's effective-compression formula adds to the pool pages
+                           (§5.1).  The formula leaves out the descriptors of reserve pages,
+                           just as it leaves out the reserve pages themselves.
 
 Simulator representation
 ------------------------
@@ -123,19 +123,19 @@ import struct
 import time
 from typing import Any, ClassVar
 
-from xcfbench.sim.arch import I386, PAGE_SIZE, Arch
 from xcfbench.errors import InputError
 from xcfbench.sim.allocators.base import Allocator, need_store, register
+from xcfbench.sim.arch import I386, PAGE_SIZE, Arch
 
-BLOCK_SHIFT = 6                                  # XCF_BLOCK_SHIFT: 64-byte blocks
+BLOCK_SHIFT = 6  # XCF_BLOCK_SHIFT: 64-byte blocks
 BLOCK_ALIGN = 1 << BLOCK_SHIFT
-SLOTS_PER_PAGE = PAGE_SIZE >> BLOCK_SHIFT        # = XCF_NUM_FREELISTS = 64
-RESERVED_INDEX = SLOTS_PER_PAGE - 1              # list 63: whole free pages
-MAX_RESERVE_PAGES = 32                           # XCF_MAX_RESERVE_PAGES
-MAX_BLOCKS_PER_ALLOC = 2                         # XCF_MAX_BLOCKS_PER_ALLOC
+SLOTS_PER_PAGE = PAGE_SIZE >> BLOCK_SHIFT  # = XCF_NUM_FREELISTS = 64
+RESERVED_INDEX = SLOTS_PER_PAGE - 1  # list 63: whole free pages
+MAX_RESERVE_PAGES = 32  # XCF_MAX_RESERVE_PAGES
+MAX_BLOCKS_PER_ALLOC = 2  # XCF_MAX_BLOCKS_PER_ALLOC
 SENTINEL = 0xDEADBEEF
-MIN_HOLE = 2 * BLOCK_ALIGN                       # the smaller-block scan stops at list 1
-FALLBACK_MIN_RESERVE = 2                         # compaction leaves the reserve >= 1 page
+MIN_HOLE = 2 * BLOCK_ALIGN  # the smaller-block scan stops at list 1
+FALLBACK_MIN_RESERVE = 2  # compaction leaves the reserve >= 1 page
 
 
 def _as_bool(value: Any) -> bool:
@@ -172,8 +172,10 @@ class XcfMalloc(Allocator):
 
     name = "xcfmalloc"
     aliases: ClassVar[tuple[str, ...]] = ("xcf",)
-    summary = ("2011 scatter-gather allocator for zcache: 64-byte blocks, 64 LIFO free lists,"
-               " allocations of up to 2 blocks anywhere in the pool, 32 reserve pages")
+    summary = (
+        "2011 scatter-gather allocator for zcache: 64-byte blocks, 64 LIFO free lists,"
+        " allocations of up to 2 blocks anywhere in the pool, 32 reserve pages"
+    )
     objects_span_pages = True
     supports_compaction = True
     options = {
@@ -194,18 +196,54 @@ class XcfMalloc(Allocator):
     }
     default_rule = "v2"
 
-    __slots__ = ("rule", "debug", "hdr", "reserve_pages", "max_pages", "max_compact_passes",
-                 "reserve_count", "page_count", "desc_count",
-                 "_first_smaller", "_second_smaller", "_heads", "_mask",
-                 "_slot", "_size", "_next", "_prev", "_used", "_pp", "_pn", "_spare_descs",
-                 "_first", "_mem", "_page_live", "_isolated", "_spare_pages", "_npages",
-                 "_hdr_fmt", "_sentinel_at",
-                 "compact_pages_freed", "compact_bytes_moved", "compact_blocks_moved",
-                 "compact_passes", "compact_seconds")
+    __slots__ = (
+        "rule",
+        "debug",
+        "hdr",
+        "reserve_pages",
+        "max_pages",
+        "max_compact_passes",
+        "reserve_count",
+        "page_count",
+        "desc_count",
+        "_first_smaller",
+        "_second_smaller",
+        "_heads",
+        "_mask",
+        "_slot",
+        "_size",
+        "_next",
+        "_prev",
+        "_used",
+        "_pp",
+        "_pn",
+        "_spare_descs",
+        "_first",
+        "_mem",
+        "_page_live",
+        "_isolated",
+        "_spare_pages",
+        "_npages",
+        "_hdr_fmt",
+        "_sentinel_at",
+        "compact_pages_freed",
+        "compact_bytes_moved",
+        "compact_blocks_moved",
+        "compact_passes",
+        "compact_seconds",
+    )
 
-    def __init__(self, arch: Arch = I386, store: bool = False, *, rule: str | None = None,
-                 debug: Any = True, reserve_pages: Any = MAX_RESERVE_PAGES,
-                 max_pages: Any = None, max_compact_passes: Any = 4) -> None:
+    def __init__(
+        self,
+        arch: Arch = I386,
+        store: bool = False,
+        *,
+        rule: str | None = None,
+        debug: Any = True,
+        reserve_pages: Any = MAX_RESERVE_PAGES,
+        max_pages: Any = None,
+        max_compact_passes: Any = 4,
+    ) -> None:
         super().__init__(arch, store)
         rule = self.default_rule if rule is None else str(rule).lower()
         if rule not in ("v1", "v2"):
@@ -215,12 +253,16 @@ class XcfMalloc(Allocator):
         self.rule = rule
         self.debug = _as_bool(debug)
         self.hdr = arch.xcf_blkhdr if self.debug else arch.xcf_blkhdr_no_debug
-        self.max_alloc_size = PAGE_SIZE - self.hdr            # MAX_ALLOC_SIZE
+        self.max_alloc_size = PAGE_SIZE - self.hdr  # MAX_ALLOC_SIZE
         self.reserve_pages = _as_int(reserve_pages, "reserve_pages", 1, MAX_OPTION_PAGES)
-        self.max_pages = (None if max_pages in (None, "", "none", "None")
-                          else _as_int(max_pages, "max_pages", 0, 1 << 40))
-        self.max_compact_passes = _as_int(max_compact_passes, "max_compact_passes", 1,
-                                          MAX_COMPACT_PASSES)
+        self.max_pages = (
+            None
+            if max_pages in (None, "", "none", "None")
+            else _as_int(max_pages, "max_pages", 0, 1 << 40)
+        )
+        self.max_compact_passes = _as_int(
+            max_compact_passes, "max_compact_passes", 1, MAX_COMPACT_PASSES
+        )
         # find_remove_block(size, blocknum) scans the smaller lists when blocknum != MAX (v2)
         # or blocknum == MAX (v1); decided here once per block number.
         self._first_smaller = rule == "v2"
@@ -259,7 +301,7 @@ class XcfMalloc(Allocator):
         self.compact_passes = 0
         self.compact_seconds = 0.0
 
-        self._increase_pool()                                  # xcf_create_pool
+        self._increase_pool()  # xcf_create_pool
 
     # -- descriptors and pages -------------------------------------------------------------
     # Descriptor and page ids come from LIFO stacks of spare ids.  The arrays grow in chunks,
@@ -268,8 +310,15 @@ class XcfMalloc(Allocator):
         old = len(self._slot)
         n = max(256, old >> 1)
         zeros = [0] * n
-        for field in (self._slot, self._size, self._next, self._prev, self._used,
-                      self._pp, self._pn):
+        for field in (
+            self._slot,
+            self._size,
+            self._next,
+            self._prev,
+            self._used,
+            self._pp,
+            self._pn,
+        ):
             field += zeros
         self._spare_descs.extend(range(old + n - 1, old - 1, -1))
 
@@ -299,10 +348,9 @@ class XcfMalloc(Allocator):
         p = self._pp[d]
         prevoffset = (self._slot[p] & 63) << 6 if p else 0
         buf = self._mem[slot >> 6]
-        assert buf is not None                  # a block's page is live, so it has bytes
+        assert buf is not None  # a block's page is live, so it has bytes
         if self.debug:
-            self._hdr_fmt.pack_into(buf, (slot & 63) << 6, d, prevoffset,
-                                    SENTINEL)
+            self._hdr_fmt.pack_into(buf, (slot & 63) << 6, d, prevoffset, SENTINEL)
         else:
             self._hdr_fmt.pack_into(buf, (slot & 63) << 6, d, prevoffset)
 
@@ -312,7 +360,7 @@ class XcfMalloc(Allocator):
             at = ((slot & 63) << 6) + self._sentinel_at
             buf = self._mem[slot >> 6]
             assert buf is not None
-            buf[at:at + 4] = bytes(4)
+            buf[at : at + 4] = bytes(4)
 
     # -- free lists ---------------------------------------------------------------------------
     # malloc() and free() inline these three for speed; compaction calls them.
@@ -357,14 +405,14 @@ class XcfMalloc(Allocator):
         f = ((size + self.hdr + BLOCK_ALIGN - 1) >> BLOCK_SHIFT) - 1
         mask = self._mask & ((2 << top) - 1)
         if mask >> f & 1:
-            i = f                                                  # best fit
+            i = f  # best fit
         else:
             i = -1
-            if smaller:                                            # lists f..1, largest first
+            if smaller:  # lists f..1, largest first
                 m = mask & ((2 << f) - 2)
                 if m:
                     i = m.bit_length() - 1
-            if i < 0:                                              # smallest larger
+            if i < 0:  # smallest larger
                 m = mask >> (f + 1)
                 if not m:
                     return 0
@@ -396,7 +444,7 @@ class XcfMalloc(Allocator):
             self._size[d] = PAGE_SIZE
             self._used[d] = 0
             self._pp[d] = self._pn[d] = 0
-            head = heads[RESERVED_INDEX]            # insert_block on list 63
+            head = heads[RESERVED_INDEX]  # insert_block on list 63
             nxt[d] = head
             prv[d] = 0
             if head:
@@ -440,17 +488,17 @@ class XcfMalloc(Allocator):
         need = size + hdr
         f = ((need + 63) >> 6) - 1
         d = heads[f]
-        if not d:                               # no best fit
+        if not d:  # no best fit
             m = mask & ((2 << f) - 2) if self._first_smaller else 0
-            if m:                               # largest smaller: lists f..1
+            if m:  # largest smaller: lists f..1
                 f = m.bit_length() - 1
-            else:                               # smallest larger
+            else:  # smallest larger
                 m = mask >> (f + 1)
                 if not m:
                     return None
                 f += (m & -m).bit_length()
             d = heads[f]
-        n = nxt[d]                              # pop the head of list f
+        n = nxt[d]  # pop the head of list f
         heads[f] = n
         if n:
             prv[n] = 0
@@ -463,7 +511,7 @@ class XcfMalloc(Allocator):
         used[d] = 1
         last = d
         bsize = sz[d]
-        if bsize < need:                        # d is used whole; find a second block
+        if bsize < need:  # d is used whole; find a second block
             size -= bsize - hdr
             need = size + hdr
             f = ((need + 63) >> 6) - 1
@@ -474,7 +522,7 @@ class XcfMalloc(Allocator):
                     f = m.bit_length() - 1
                 else:
                     m = mask >> (f + 1)
-                    if not m:                   # undo: re-insert the first block, no merge
+                    if not m:  # undo: re-insert the first block, no merge
                         self._mask = mask
                         self._insert_block(d)
                         return None
@@ -489,14 +537,14 @@ class XcfMalloc(Allocator):
             if f == RESERVED_INDEX:
                 self.reserve_count -= 1
             bsize = sz[last]
-            if bsize < need:                    # v1 never gets here; v2 never scans smaller
+            if bsize < need:  # v1 never gets here; v2 never scans smaller
                 raise AssertionError("xcfmalloc: a third block would be needed")
             used[last] = 1
             nxt[d] = last
             prv[last] = d
             nxt[last] = 0
         aneed = (need + 63) & -64
-        if bsize > aneed:                       # split the last block
+        if bsize > aneed:  # split the last block
             spare = self._spare_descs
             if not spare:
                 self._grow_descs()
@@ -514,7 +562,7 @@ class XcfMalloc(Allocator):
             pn[last] = s
             if after:
                 pp[after] = s
-            i = (rem >> 6) - 1                  # insert_block: never list 63
+            i = (rem >> 6) - 1  # insert_block: never list 63
             head = heads[i]
             nxt[s] = head
             prv[s] = 0
@@ -527,7 +575,7 @@ class XcfMalloc(Allocator):
                 self._put_hdr(s)
                 if after:
                     self._put_hdr(after)
-        sz[last] = need                         # a used block records its real byte use
+        sz[last] = need  # a used block records its real byte use
         self._mask = mask
         return d
 
@@ -572,7 +620,7 @@ class XcfMalloc(Allocator):
             size = (sz[d] + 63) & -64
             p = pp[d]
             q = pn[d]
-            if p and not used[p]:               # merge into the previous block
+            if p and not used[p]:  # merge into the previous block
                 psize = sz[p]
                 i = (psize >> 6) - 1
                 a, b = prv[p], nxt[p]
@@ -590,7 +638,7 @@ class XcfMalloc(Allocator):
                 if store:
                     self._clear_sentinel(self._slot[d])
                 d = p
-            if q and not used[q]:               # absorb the next block
+            if q and not used[q]:  # absorb the next block
                 qsize = sz[q]
                 i = (qsize >> 6) - 1
                 a, b = prv[q], nxt[q]
@@ -608,13 +656,13 @@ class XcfMalloc(Allocator):
                 if store:
                     self._clear_sentinel(self._slot[q])
                 q = pn[q]
-            pn[d] = q                           # the block after us points back at us
+            pn[d] = q  # the block after us points back at us
             if q:
                 pp[q] = d
                 if store:
                     self._put_hdr(q)
             sz[d] = size
-            i = (size >> 6) - 1                 # insert_block
+            i = (size >> 6) - 1  # insert_block
             if i == RESERVED_INDEX:
                 self.reserve_count += 1
             head = heads[i]
@@ -643,8 +691,10 @@ class XcfMalloc(Allocator):
         """xcf_write: scatter data into the blocks, each part just after its header."""
         need_store(self)
         if len(data) != self.alloc_size(handle):
-            raise ValueError(f"xcfmalloc: write of {len(data)} bytes into an allocation of "
-                             f"{self.alloc_size(handle)}")
+            raise ValueError(
+                f"xcfmalloc: write of {len(data)} bytes into an allocation of "
+                f"{self.alloc_size(handle)}"
+            )
         hdr = self.hdr
         at = 0
         for d in self._chain(handle):
@@ -653,7 +703,7 @@ class XcfMalloc(Allocator):
             start = ((slot & 63) << 6) + hdr
             buf = self._mem[slot >> 6]
             assert buf is not None
-            buf[start:start + n] = data[at:at + n]
+            buf[start : start + n] = data[at : at + n]
             at += n
 
     def read(self, handle: int) -> bytes:
@@ -666,7 +716,7 @@ class XcfMalloc(Allocator):
             start = ((slot & 63) << 6) + hdr
             buf = self._mem[slot >> 6]
             assert buf is not None
-            parts.append(buf[start:start + self._size[d] - hdr])
+            parts.append(buf[start : start + self._size[d] - hdr])
         return b"".join(parts)
 
     # -- accounting ----------------------------------------------------------------------------
@@ -687,7 +737,7 @@ class XcfMalloc(Allocator):
         return {
             "rule": self.rule,
             "block_header_bytes": self.hdr,
-            "desc_count": self.desc_count - self.reserve_count,       # zv_desc_count
+            "desc_count": self.desc_count - self.reserve_count,  # zv_desc_count
             "desc_count_total": self.desc_count,
             "reserve_count": self.reserve_count,
             "page_count": self.page_count,
@@ -730,7 +780,7 @@ class XcfMalloc(Allocator):
 
     def _compact_pass(self) -> None:
         sz, used = self._size, self._used
-        census = []                     # (used bytes, page, bytes in free blocks >= 128)
+        census = []  # (used bytes, page, bytes in free blocks >= 128)
         for p in range(self._npages):
             if not self._page_live[p]:
                 continue
@@ -754,7 +804,7 @@ class XcfMalloc(Allocator):
                 break
             k += 1
         sources = [c[1] for c in census[:k]]
-        for p in sources:                                   # isolate
+        for p in sources:  # isolate
             self._isolated[p] = True
             for d in self._page_blocks(p):
                 if not used[d]:
@@ -763,7 +813,7 @@ class XcfMalloc(Allocator):
             ok = self._evacuate(p)
             self._retile(p)
             if not ok:
-                for q in sources[n + 1:]:
+                for q in sources[n + 1 :]:
                     self._retile(q)
                 break
 
@@ -841,7 +891,7 @@ class XcfMalloc(Allocator):
             self._used[d] = 0
             self._size[d] = (self._size[d] + 63) & -64
         else:
-            self.free(d)        # d was taken as a single block: its chain link is NULL
+            self.free(d)  # d was taken as a single block: its chain link is NULL
 
     def _relocate(self, d: int) -> bool:
         """Move the allocation holding block d off d's page; False if there is no room."""
@@ -854,7 +904,7 @@ class XcfMalloc(Allocator):
             other = chain[1] if d == h else h
             if not self._isolated[self._slot[other] >> 6]:
                 t = self._take_one(sz[d], RESERVED_INDEX - 1)
-                if t:                           # d moves alone, its size unchanged
+                if t:  # d moves alone, its size unchanged
                     data = self._block_bytes(d) if store else b""
                     self._swap_places(d, t)
                     if store:
@@ -866,18 +916,18 @@ class XcfMalloc(Allocator):
         payload = sum(sz[c] - hdr for c in chain)
         new = self._take(payload, RESERVED_INDEX - 1)
         if not new and self.reserve_count >= FALLBACK_MIN_RESERVE:
-            new = self._take(payload, RESERVED_INDEX)   # a reserve page as the destination
+            new = self._take(payload, RESERVED_INDEX)  # a reserve page as the destination
         if not new:
             return False
         data = self.read(h) if store else b""
         members = []
         released = []
         for i, t in enumerate(new):
-            if i < len(chain):                  # chain[i] moves into t's block
+            if i < len(chain):  # chain[i] moves into t's block
                 self._swap_places(chain[i], t)
                 members.append(chain[i])
                 released.append(t)
-            else:                               # a second block: t joins the chain
+            else:  # a second block: t joins the chain
                 members.append(t)
         if len(chain) > len(new):
             released.append(chain[1])
@@ -899,25 +949,25 @@ class XcfMalloc(Allocator):
         start = ((slot & 63) << 6) + self.hdr
         buf = self._mem[slot >> 6]
         assert buf is not None
-        return bytes(buf[start:start + self._size[d] - self.hdr])
+        return bytes(buf[start : start + self._size[d] - self.hdr])
 
     def _set_block_bytes(self, d: int, data: bytes) -> None:
         slot = self._slot[d]
         start = ((slot & 63) << 6) + self.hdr
         buf = self._mem[slot >> 6]
         assert buf is not None
-        buf[start:start + len(data)] = data
+        buf[start : start + len(data)] = data
 
     def _retile(self, p: int) -> None:
         """Coalesce the free blocks of an isolated page and put them on the free lists."""
         sz, used, pp, pn = self._size, self._used, self._pp, self._pn
-        run = 0                                 # the free block being extended
+        run = 0  # the free block being extended
         for d in self._page_blocks(p):
             if used[d]:
                 if run:
                     self._insert_block(run)
                     run = 0
-            elif run:                           # run absorbs d
+            elif run:  # run absorbs d
                 sz[run] += sz[d]
                 after = pn[d]
                 pn[run] = after
@@ -937,8 +987,15 @@ class XcfMalloc(Allocator):
     # -- invariants ------------------------------------------------------------------------------
     def check(self) -> None:
         hdr = self.hdr
-        sz, used, slot_of, nxt, prv, pp, pn = (self._size, self._used, self._slot,
-                                               self._next, self._prev, self._pp, self._pn)
+        sz, used, slot_of, nxt, prv, pp, pn = (
+            self._size,
+            self._used,
+            self._slot,
+            self._next,
+            self._prev,
+            self._pp,
+            self._pn,
+        )
         spare_descs = set(self._spare_descs)
         assert len(spare_descs) == len(self._spare_descs), "descriptor freed twice"
         on_lists: dict[int, int] = {}
@@ -1014,8 +1071,10 @@ class XcfMallocV1(XcfMalloc):
 
     name = "xcfmalloc-v1"
     aliases = ("xcf-v1", "xcfmalloc-v1src")
-    summary = ("xcfmalloc as the surviving 2011 text reads (find_remove_block blocknum =="
-               " MAX): every allocation is one block")
+    summary = (
+        "xcfmalloc as the surviving 2011 text reads (find_remove_block blocknum =="
+        " MAX): every allocation is one block"
+    )
     options = {k: v for k, v in XcfMalloc.options.items() if k != "rule"}
     default_rule = "v1"
     __slots__ = ()

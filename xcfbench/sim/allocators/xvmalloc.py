@@ -82,14 +82,14 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from xcfbench.sim.arch import PAGE_SHIFT, PAGE_SIZE, Arch, I386
 from xcfbench.sim.allocators.base import Allocator, need_store, register
+from xcfbench.sim.arch import I386, PAGE_SHIFT, PAGE_SIZE, Arch
 
 XV_ALIGN = 4
 XV_MIN_ALLOC_SIZE = 32
-XV_MAX_ALLOC_SIZE = PAGE_SIZE - XV_ALIGN                                     # 4092
+XV_MAX_ALLOC_SIZE = PAGE_SIZE - XV_ALIGN  # 4092
 FL_DELTA = 8
-NUM_FREE_LISTS = (XV_MAX_ALLOC_SIZE - XV_MIN_ALLOC_SIZE) // FL_DELTA + 1     # 508
+NUM_FREE_LISTS = (XV_MAX_ALLOC_SIZE - XV_MIN_ALLOC_SIZE) // FL_DELTA + 1  # 508
 
 BLOCK_FREE = 1 << 0
 PREV_FREE = 1 << 1
@@ -133,22 +133,32 @@ class XvMalloc(Allocator):
     objects_span_pages = False
     supports_compaction = False
 
-    __slots__ = ("max_alloc_size", "_used", "_free", "_free_end", "_lists", "_bitmap",
-                 "_total_pages", "_spare_ids", "_next_id", "_pages")
+    __slots__ = (
+        "max_alloc_size",
+        "_used",
+        "_free",
+        "_free_end",
+        "_lists",
+        "_bitmap",
+        "_total_pages",
+        "_spare_ids",
+        "_next_id",
+        "_pages",
+    )
 
     def __init__(self, arch: Arch = I386, store: bool = False, **options: Any) -> None:
         super().__init__(arch, store, **options)
         # 4092 is the largest size xv_malloc accepts; 4089..4092 still fail (see above).
         self.max_alloc_size = XV_MAX_ALLOC_SIZE
-        self._used: dict[int, int] = {}          # handle -> size as requested
-        self._free: dict[int, int] = {}          # block address -> payload
-        self._free_end: dict[int, int] = {}      # address just past a free block -> its address
+        self._used: dict[int, int] = {}  # handle -> size as requested
+        self._free: dict[int, int] = {}  # block address -> payload
+        self._free_end: dict[int, int] = {}  # address just past a free block -> its address
         self._lists: list[dict[int, None]] = [{} for _ in range(NUM_FREE_LISTS)]
-        self._bitmap = 0                         # bit i: list i is non-empty
+        self._bitmap = 0  # bit i: list i is non-empty
         self._total_pages = 0
-        self._spare_ids: list[int] = []          # ids of released pages, reused first
+        self._spare_ids: list[int] = []  # ids of released pages, reused first
         self._next_id = 0
-        self._pages: dict[int, bytearray] = {}   # page id -> contents, store=True only
+        self._pages: dict[int, bytearray] = {}  # page id -> contents, store=True only
 
     # -- pages -----------------------------------------------------------------------------
     def _grow_pool(self) -> int:
@@ -189,7 +199,7 @@ class XvMalloc(Allocator):
                 self._bitmap ^= 1 << index
             payload = self._free.pop(addr)
             end = addr + XV_ALIGN + payload
-            if payload == need:                          # exact fit: no remainder
+            if payload == need:  # exact fit: no remainder
                 del self._free_end[end]
                 self._used[addr + XV_ALIGN] = size
                 if self.store:
@@ -217,7 +227,7 @@ class XvMalloc(Allocator):
         if rest >= XV_MIN_ALLOC_SIZE:
             i = (rest - XV_MIN_ALLOC_SIZE) >> 3
             lst = self._lists[i]
-            if not lst:                                  # spare the big-int op when set
+            if not lst:  # spare the big-int op when set
                 self._bitmap |= 1 << i
             lst[tail] = None
         self._used[handle] = size
@@ -229,8 +239,10 @@ class XvMalloc(Allocator):
         try:
             size = self._used.pop(handle)
         except KeyError:
-            raise ValueError(f"xvmalloc: free of {handle:#x}, which is not a live object"
-                             " (the kernel BUG()s on a double free)") from None
+            raise ValueError(
+                f"xvmalloc: free of {handle:#x}, which is not a live object"
+                " (the kernel BUG()s on a double free)"
+            ) from None
         if self.store:
             self._check_header(handle - XV_ALIGN, size, False)
         free = self._free
@@ -241,7 +253,7 @@ class XvMalloc(Allocator):
         end = handle + payload
         if end & _OFFSET_MASK:
             npayload = free.pop(end, None)
-            if npayload is not None:                     # merge the next block
+            if npayload is not None:  # merge the next block
                 if npayload >= XV_MIN_ALLOC_SIZE:
                     i = (npayload - XV_MIN_ALLOC_SIZE) >> 3
                     lst = lists[i]
@@ -249,10 +261,10 @@ class XvMalloc(Allocator):
                     if not lst:
                         self._bitmap ^= 1 << i
                 payload += npayload + XV_ALIGN
-                end += npayload + XV_ALIGN               # free_end[end] is rewritten below
+                end += npayload + XV_ALIGN  # free_end[end] is rewritten below
         if addr & _OFFSET_MASK:
             prev = free_end.pop(addr, None)
-            if prev is not None:                         # PREV_FREE: merge into the previous
+            if prev is not None:  # PREV_FREE: merge into the previous
                 ppayload = free.pop(prev)
                 if ppayload >= XV_MIN_ALLOC_SIZE:
                     i = (ppayload - XV_MIN_ALLOC_SIZE) >> 3
@@ -262,7 +274,7 @@ class XvMalloc(Allocator):
                         self._bitmap ^= 1 << i
                 payload += ppayload + XV_ALIGN
                 addr = prev
-        if payload == XV_MAX_ALLOC_SIZE:                 # the page is empty: release it now
+        if payload == XV_MAX_ALLOC_SIZE:  # the page is empty: release it now
             free_end.pop(end, None)
             self._release_page(addr)
             return
@@ -283,7 +295,7 @@ class XvMalloc(Allocator):
     def _malloc_headers(self, addr: int, size: int, end: int, tail_payload: int | None) -> None:
         buf = self._pages[addr >> PAGE_SHIFT]
         off = addr & _OFFSET_MASK
-        end_off = end & _OFFSET_MASK                     # 0: the block ended the page
+        end_off = end & _OFFSET_MASK  # 0: the block ended the page
         _, prev = _HEADER.unpack_from(buf, off)
         if tail_payload is not None:
             tail_off = off + XV_ALIGN + (size + 3 & -4)
@@ -311,7 +323,8 @@ class XvMalloc(Allocator):
         hsize, prev = _HEADER.unpack_from(self._pages[addr >> PAGE_SHIFT], addr & _OFFSET_MASK)
         assert hsize == size and bool(prev & BLOCK_FREE) == is_free, (
             f"xvmalloc: header at {addr:#x} is (size {hsize}, prev {prev:#x}),"
-            f" expected size {size}, {'free' if is_free else 'used'}")
+            f" expected size {size}, {'free' if is_free else 'used'}"
+        )
         return prev
 
     # -- object bytes ------------------------------------------------------------------------
@@ -321,13 +334,13 @@ class XvMalloc(Allocator):
         if len(data) != size:
             raise ValueError(f"xvmalloc: writing {len(data)} bytes into a {size}-byte object")
         off = handle & _OFFSET_MASK
-        self._pages[handle >> PAGE_SHIFT][off:off + size] = data
+        self._pages[handle >> PAGE_SHIFT][off : off + size] = data
 
     def read(self, handle: int) -> bytes:
         need_store(self)
         size = self._used[handle]
         off = handle & _OFFSET_MASK
-        return bytes(self._pages[handle >> PAGE_SHIFT][off:off + size])
+        return bytes(self._pages[handle >> PAGE_SHIFT][off : off + size])
 
     def object_size(self, handle: int) -> int:
         """xv_get_object_size(): the size that was requested."""
@@ -350,7 +363,7 @@ class XvMalloc(Allocator):
         }
 
     def metadata_bytes(self) -> int:
-        return 0            # the xv_pool struct is not in total_pages, and not counted here
+        return 0  # the xv_pool struct is not in total_pages, and not counted here
 
     # -- invariants --------------------------------------------------------------------------
     def check(self) -> None:
@@ -383,7 +396,8 @@ class XvMalloc(Allocator):
                     assert free_end.get(addr + XV_ALIGN + payload) == addr
                     if payload >= XV_MIN_ALLOC_SIZE:
                         assert addr in self._lists[index_for_insert(payload)], (
-                            f"free block {addr:#x} ({payload}) not on its list")
+                            f"free block {addr:#x} ({payload}) not on its list"
+                        )
                 if self.store:
                     prev = self._check_header(addr, size, is_free)
                     assert prev & ~FLAGS_MASK == prev_off, f"block {addr:#x}: wrong prev"
@@ -399,7 +413,8 @@ class XvMalloc(Allocator):
             assert bool(lst) == bool(self._bitmap >> i & 1), f"bitmap bit {i} is stale"
             for addr in lst:
                 assert index_for_insert(free.get(addr, 0)) == i and free[addr] >= 32, (
-                    f"list {i} holds {addr:#x}, which does not belong there")
+                    f"list {i} holds {addr:#x}, which does not belong there"
+                )
             listed += len(lst)
         assert listed == sum(1 for p in free.values() if p >= XV_MIN_ALLOC_SIZE)
         assert self._bitmap >> NUM_FREE_LISTS == 0

@@ -69,17 +69,17 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from xcfbench.sim.arch import Arch, I386, PAGE_SIZE
 from xcfbench.errors import InputError
 from xcfbench.sim.allocators.base import Allocator, need_store, register
+from xcfbench.sim.arch import I386, PAGE_SIZE, Arch
 
 CHUNK_SHIFT = 6
 CHUNK_SIZE = 1 << CHUNK_SHIFT
-TOTAL_CHUNKS = PAGE_SIZE >> CHUNK_SHIFT     # 64
+TOTAL_CHUNKS = PAGE_SIZE >> CHUNK_SHIFT  # 64
 BIG_CHUNK_GAP = 3
 
 HEADLESS, FIRST, MIDDLE, LAST = 0, 1, 2, 3
-HEADER_FILL = 0x3F                          # what store=True writes into headers
+HEADER_FILL = 0x3F  # what store=True writes into headers
 
 DEFERRED_MODES = ("each-op", "never")
 
@@ -90,27 +90,28 @@ class _Z3Page:
     The defaults are class attributes, so that a new page costs one small object; each
     instance overrides what changes."""
 
-    first = middle = last = 0       # chunks of each buddy, 0 = free
-    start_middle = 0                # chunk where the middle buddy starts
-    foreign = 0                     # foreign_handles: objects moved in from other pages
-    refs = 1                        # kref: one per object, one per queued compaction
-    lst = -1                        # index of the unbuddied list it is on, -1 for none
-    cpu = -1                        # -1 until add_to_unbuddied files it on "this" CPU
-    compacting = False              # the NEEDS_COMPACTING page flag
+    first = middle = last = 0  # chunks of each buddy, 0 = free
+    start_middle = 0  # chunk where the middle buddy starts
+    foreign = 0  # foreign_handles: objects moved in from other pages
+    refs = 1  # kref: one per object, one per queued compaction
+    lst = -1  # index of the unbuddied list it is on, -1 for none
+    cpu = -1  # -1 until add_to_unbuddied files it on "this" CPU
+    compacting = False  # the NEEDS_COMPACTING page flag
     headless = False
-    h_first = h_middle = h_last = 0     # the handle of each buddy, 0 = none
+    h_first = h_middle = h_last = 0  # the handle of each buddy, 0 = none
     buf: bytearray | None = None
 
 
 @register
 class Z3fold(Allocator):
     name = "z3fold"
-    summary = ("z3fold (Linux 4.8-6.14 mm/z3fold.c): three buddies per page, headless "
-               "pages, deferred in-page compaction; removed in v6.15")
+    summary = (
+        "z3fold (Linux 4.8-6.14 mm/z3fold.c): three buddies per page, headless "
+        "pages, deferred in-page compaction; removed in v6.15"
+    )
     options: ClassVar[dict[str, Any]] = {"deferred": "each-op"}
 
-    def __init__(self, arch: Arch = I386, store: bool = False,
-                 deferred: str = "each-op") -> None:
+    def __init__(self, arch: Arch = I386, store: bool = False, deferred: str = "each-op") -> None:
         """deferred: when the queued compaction work items run.  "each-op" (the
         reference): right after the free that queued them.  "never": they stay queued;
         the pages concerned stay marked NEEDS_COMPACTING, which makes z3fold_alloc skip
@@ -118,8 +119,10 @@ class Z3fold(Allocator):
         run_deferred_work() is called."""
         super().__init__(arch, store)
         if deferred not in DEFERRED_MODES:
-            raise InputError(f"z3fold: option deferred must be one of "
-                             f"{', '.join(DEFERRED_MODES)}, not {deferred!r}")
+            raise InputError(
+                f"z3fold: option deferred must be one of "
+                f"{', '.join(DEFERRED_MODES)}, not {deferred!r}"
+            )
         self.deferred = deferred
         self._each_op = deferred == "each-op"
         self.zhdr_size = arch.z3fold_zhdr
@@ -128,16 +131,16 @@ class Z3fold(Allocator):
         self.headless_over = PAGE_SIZE - self.zhdr_size - CHUNK_SIZE
         self.max_alloc_size = PAGE_SIZE
         self._unbuddied: list[dict[_Z3Page, None]] = [{} for _ in range(self.nchunks)]
-        self._nonempty = 0          # bit i set <=> unbuddied[i] is not empty
+        self._nonempty = 0  # bit i set <=> unbuddied[i] is not empty
         self._pages_nr = 0
         # A handle is an index into _h_page (0 is never used: the kernel's "no handle");
         # the page's h_first/h_middle/h_last say which buddy it is.
         self._h_page: list[_Z3Page | None] = [None]
-        self._h_size: dict[int, int] = {}   # object sizes, kept with store=True only
+        self._h_size: dict[int, int] = {}  # object sizes, kept with store=True only
         self._free_handles: list[int] = []
-        self._moved: set[int] = set()       # handles whose object was moved to a new page
-        self._queue: list[_Z3Page] = []     # compaction work items not yet run
-        self._release_queued = False        # the pool's page-release work is pending
+        self._moved: set[int] = set()  # handles whose object was moved to a new page
+        self._queue: list[_Z3Page] = []  # compaction work items not yet run
+        self._release_queued = False  # the pool's page-release work is pending
         self.work_items_run = 0
 
     # -- z3fold_alloc ---------------------------------------------------------------------------
@@ -181,7 +184,7 @@ class Z3fold(Allocator):
         self._pages_nr += 1
         if self.store:
             page.buf = bytearray(PAGE_SIZE)
-            page.buf[:self.zhdr_size] = bytes([HEADER_FILL]) * self.zhdr_size
+            page.buf[: self.zhdr_size] = bytes([HEADER_FILL]) * self.zhdr_size
         return page
 
     def _take_unbuddied(self, chunks: int) -> _Z3Page | None:
@@ -256,7 +259,7 @@ class Z3fold(Allocator):
         self._free_handles.append(handle)
         if self.store:
             del self._h_size[handle]
-        assert page is not None                 # the handle was live
+        assert page is not None  # the handle was live
         if page.headless:
             self._pages_nr -= 1
             return
@@ -317,8 +320,7 @@ class Z3fold(Allocator):
             return
         # With the work's reference dropped, refs counts the objects, so buddy_single()
         # is refs == 1.
-        if (page.refs == 1 and not page.foreign
-                and self._compact_single_buddy(page)):
+        if page.refs == 1 and not page.foreign and self._compact_single_buddy(page):
             page.refs = 0
             self._release(page)
             return
@@ -346,7 +348,7 @@ class Z3fold(Allocator):
             size = chunks << CHUNK_SHIFT
             new_off = self._bud_offset(new, bud)
             assert new.buf is not None and page.buf is not None
-            new.buf[new_off:new_off + size] = page.buf[off:off + size]
+            new.buf[new_off : new_off + size] = page.buf[off : off + size]
         self._h_page[handle] = new
         self._moved.add(handle)
         self._add_to_unbuddied(new)
@@ -361,12 +363,15 @@ class Z3fold(Allocator):
             self._move_middle(page, zc)
             page.first, page.h_first = page.middle, page.h_middle
             page.middle = page.h_middle = page.start_middle = 0
-        elif (page.first and not page.last
-              and page.start_middle - (page.first + zc) >= BIG_CHUNK_GAP):
+        elif (
+            page.first and not page.last and page.start_middle - (page.first + zc) >= BIG_CHUNK_GAP
+        ):
             self._move_middle(page, page.first + zc)
-        elif (page.last and not page.first
-              and TOTAL_CHUNKS - (page.last + page.start_middle + page.middle)
-              >= BIG_CHUNK_GAP):
+        elif (
+            page.last
+            and not page.first
+            and TOTAL_CHUNKS - (page.last + page.start_middle + page.middle) >= BIG_CHUNK_GAP
+        ):
             self._move_middle(page, TOTAL_CHUNKS - page.last - page.middle)
 
     def _move_middle(self, page: _Z3Page, dst_chunk: int) -> None:
@@ -375,7 +380,7 @@ class Z3fold(Allocator):
             src = page.start_middle << CHUNK_SHIFT
             dst = dst_chunk << CHUNK_SHIFT
             assert page.buf is not None
-            page.buf[dst:dst + size] = page.buf[src:src + size]
+            page.buf[dst : dst + size] = page.buf[src : src + size]
         page.start_middle = dst_chunk
 
     # -- storage ----------------------------------------------------------------------------------
@@ -404,19 +409,18 @@ class Z3fold(Allocator):
         page = self._h_page[handle]
         if page is None:
             raise KeyError(f"z3fold: handle {handle} is not allocated")
-        assert page.buf is not None                 # store=True gives every page a buffer
+        assert page.buf is not None  # store=True gives every page a buffer
         return page.buf, self._bud_offset(page, self._bud_of(page, handle))
 
     def write(self, handle: int, data: bytes) -> None:
         if len(data) > self._h_size[handle]:
-            raise ValueError(f"z3fold: {len(data)} bytes into a "
-                             f"{self._h_size[handle]}-byte object")
+            raise ValueError(f"z3fold: {len(data)} bytes into a {self._h_size[handle]}-byte object")
         buf, off = self._object(handle)
-        buf[off:off + len(data)] = data
+        buf[off : off + len(data)] = data
 
     def read(self, handle: int) -> bytes:
         buf, off = self._object(handle)
-        return bytes(buf[off:off + self._h_size[handle]])
+        return bytes(buf[off : off + self._h_size[handle]])
 
     # -- accounting -------------------------------------------------------------------------------
     def pool_pages(self) -> int:
@@ -426,9 +430,13 @@ class Z3fold(Allocator):
 
     def stats(self) -> dict[str, Any]:
         headless = sum(1 for p in self._h_page if p is not None and p.headless)
-        return {"zhdr_size_aligned": self.zhdr_size, "nchunks": self.nchunks,
-                "work_items_run": self.work_items_run, "headless_pages": headless,
-                "work_items_pending": len(self._queue) + self._release_queued}
+        return {
+            "zhdr_size_aligned": self.zhdr_size,
+            "nchunks": self.nchunks,
+            "work_items_run": self.work_items_run,
+            "headless_pages": headless,
+            "work_items_pending": len(self._queue) + self._release_queued,
+        }
 
     def check(self) -> None:
         zc = self.zhdr_chunks
@@ -436,36 +444,44 @@ class Z3fold(Allocator):
         for handle, page in enumerate(self._h_page):
             if page is not None:
                 objects.setdefault(page, []).append(handle)
-        assert len(objects) == self._pages_nr, \
+        assert len(objects) == self._pages_nr, (
             f"pages_nr {self._pages_nr} != {len(objects)} pages in use"
-        assert self._moved <= {h for hs in objects.values() for h in hs}, \
+        )
+        assert self._moved <= {h for hs in objects.values() for h in hs}, (
             "a freed handle is still marked moved"
+        )
         listed = 0
         for page, handles in objects.items():
             if page.headless:
                 assert len(handles) == 1 and page.lst < 0, "headless page misused"
                 continue
-            by_bud = {FIRST: (page.first, page.h_first), MIDDLE: (page.middle, page.h_middle),
-                      LAST: (page.last, page.h_last)}
-            assert sorted(h for c, h in by_bud.values() if c) == sorted(handles), \
+            by_bud = {
+                FIRST: (page.first, page.h_first),
+                MIDDLE: (page.middle, page.h_middle),
+                LAST: (page.last, page.h_last),
+            }
+            assert sorted(h for c, h in by_bud.values() if c) == sorted(handles), (
                 "buddy chunk counts disagree with live handles"
+            )
             assert all(bool(c) == bool(h) for c, h in by_bud.values()), "stale handle"
             assert page.refs == len(handles) + page.compacting, "refcount wrong"
-            assert page.foreign == sum(h in self._moved for h in handles), \
-                "foreign_handles wrong"
+            assert page.foreign == sum(h in self._moved for h in handles), "foreign_handles wrong"
             if page.middle:
                 assert zc + page.first <= page.start_middle, "FIRST overlaps MIDDLE"
-                assert page.start_middle + page.middle + page.last <= TOTAL_CHUNKS, \
+                assert page.start_middle + page.middle + page.last <= TOTAL_CHUNKS, (
                     "MIDDLE overlaps LAST"
+                )
             else:
                 assert zc + page.first + page.last <= TOTAL_CHUNKS, "FIRST overlaps LAST"
             if self.store:
                 for chunks, h in by_bud.values():
-                    assert not h or self._h_size[h] <= chunks << CHUNK_SHIFT, \
+                    assert not h or self._h_size[h] <= chunks << CHUNK_SHIFT, (
                         "object larger than its buddy"
+                    )
                 assert page.buf is not None, "page without a buffer"
-                assert page.buf[:self.zhdr_size] == bytes([HEADER_FILL]) * self.zhdr_size, \
+                assert page.buf[: self.zhdr_size] == bytes([HEADER_FILL]) * self.zhdr_size, (
                     "header overwritten"
+                )
             full = bool(page.first and page.middle and page.last)
             if page.lst >= 0:
                 listed += 1

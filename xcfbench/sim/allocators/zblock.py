@@ -44,22 +44,55 @@ from __future__ import annotations
 from bisect import bisect_right
 from typing import Any, ClassVar
 
-from xcfbench.sim.arch import Arch, I386, PAGE_SIZE
 from xcfbench.errors import InputError
 from xcfbench.sim.allocators.base import Allocator, need_store, register
+from xcfbench.sim.arch import I386, PAGE_SIZE, Arch
 
 SLOT_BITS = 6
 SLOT_MASK = (1 << SLOT_BITS) - 1
 MAX_SLOTS = 1 << SLOT_BITS
-ZBLOCK_HEADER_SIZE = 48     # round_up(8 + 16 + 16 + 2 + 2, 8) on x86_64
-HEADER_FILL = 0xB1          # what store=True writes into headers
+ZBLOCK_HEADER_SIZE = 48  # round_up(8 + 16 + 16 + 2 + 2, 8) on x86_64
+HEADER_FILL = 0xB1  # what store=True writes into headers
 
 # (slots_per_block, num_pages) of the final 4 KiB-page table, in order.
 BLOCK_TABLE = (
-    (28, 1), (18, 1), (12, 1), (10, 1), (17, 2), (15, 2), (13, 2), (6, 1), (11, 2),
-    (5, 1), (19, 4), (9, 2), (17, 4), (4, 1), (23, 6), (11, 3), (7, 2), (10, 3), (19, 6),
-    (6, 2), (14, 5), (8, 3), (5, 2), (12, 5), (9, 4), (15, 7), (2, 1), (15, 8), (9, 5),
-    (12, 7), (13, 8), (6, 4), (11, 8), (9, 7), (6, 5), (9, 8), (4, 4),
+    (28, 1),
+    (18, 1),
+    (12, 1),
+    (10, 1),
+    (17, 2),
+    (15, 2),
+    (13, 2),
+    (6, 1),
+    (11, 2),
+    (5, 1),
+    (19, 4),
+    (9, 2),
+    (17, 4),
+    (4, 1),
+    (23, 6),
+    (11, 3),
+    (7, 2),
+    (10, 3),
+    (19, 6),
+    (6, 2),
+    (14, 5),
+    (8, 3),
+    (5, 2),
+    (12, 5),
+    (9, 4),
+    (15, 7),
+    (2, 1),
+    (15, 8),
+    (9, 5),
+    (12, 7),
+    (13, 8),
+    (6, 4),
+    (11, 8),
+    (9, 7),
+    (6, 5),
+    (9, 8),
+    (4, 4),
 )
 
 
@@ -69,8 +102,7 @@ def header_size(sizeof_long: int = 8) -> int:
     return -(-raw // sizeof_long) * sizeof_long
 
 
-def slot_size(slots: int, pages: int, header: int = ZBLOCK_HEADER_SIZE,
-              align: int = 8) -> int:
+def slot_size(slots: int, pages: int, header: int = ZBLOCK_HEADER_SIZE, align: int = 8) -> int:
     """SLOT_SIZE(nslots, num): the block's data bytes split n ways, rounded down."""
     return (PAGE_SIZE * pages - header) // slots // align * align
 
@@ -80,10 +112,10 @@ class _Block:
 
     def __init__(self, block_type: int) -> None:
         self.type = block_type
-        self.bid = -1               # index in Zblock._blocks, the handle's high bits
+        self.bid = -1  # index in Zblock._blocks, the handle's high bits
         self.free_slots = 0
-        self.used = 0               # slot_info bitmap
-        self.prev: _Block = self    # active-list links (a lone block links to itself)
+        self.used = 0  # slot_info bitmap
+        self.prev: _Block = self  # active-list links (a lone block links to itself)
         self.next: _Block = self
         self.buf: bytearray | None = None
 
@@ -91,13 +123,20 @@ class _Block:
 @register
 class Zblock(Allocator):
     name = "zblock"
-    summary = ("zblock (2025, never merged; final mm-new version): fixed slots per "
-               "1-8 page block, 37 block types")
+    summary = (
+        "zblock (2025, never merged; final mm-new version): fixed slots per "
+        "1-8 page block, 37 block types"
+    )
     objects_span_pages = True
     options: ClassVar[dict[str, Any]] = {"edge_bug": True, "arch_header": False}
 
-    def __init__(self, arch: Arch = I386, store: bool = False, edge_bug: bool = True,
-                 arch_header: bool = False) -> None:
+    def __init__(
+        self,
+        arch: Arch = I386,
+        store: bool = False,
+        edge_bug: bool = True,
+        arch_header: bool = False,
+    ) -> None:
         """edge_bug: reproduce the posted type lookup, where size == 4080 falls off the
         table (refused here, counted in edge_bug_hits); False files it under the last
         type.  arch_header: [INFERENCE] derive the header size and slot alignment from
@@ -117,7 +156,7 @@ class Zblock(Allocator):
         self.slots_per_block = [s for s, _ in BLOCK_TABLE]
         self.num_pages = [p for _, p in BLOCK_TABLE]
         self.slot_sizes = [slot_size(s, p, self.header, align) for s, p in BLOCK_TABLE]
-        if any(b <= a for a, b in zip(self.slot_sizes, self.slot_sizes[1:])):
+        if any(b <= a for a, b in zip(self.slot_sizes, self.slot_sizes[1:], strict=False)):
             raise ValueError("zblock: block descriptors not in ascending order")
         self.max_slot = self.slot_sizes[-1]
         self.max_alloc_size = self.max_slot - 1 if self.edge_bug else self.max_slot
@@ -126,7 +165,7 @@ class Zblock(Allocator):
         self._type_of = [bisect_right(self.slot_sizes, size) for size in range(self.max_slot + 1)]
         if not self.edge_bug:
             self._type_of[self.max_slot] = ntypes - 1
-        self._active = [_Block(t) for t in range(ntypes)]   # list heads (sentinels)
+        self._active = [_Block(t) for t in range(ntypes)]  # list heads (sentinels)
         self.block_count = [0] * ntypes
         self._blocks: list[_Block | None] = []
         self._free_ids: list[int] = []
@@ -176,7 +215,7 @@ class Zblock(Allocator):
         self._pages += self.num_pages[t]
         if self.store:
             block.buf = bytearray(PAGE_SIZE * self.num_pages[t])
-            block.buf[:self.header] = bytes([HEADER_FILL]) * self.header
+            block.buf[: self.header] = bytes([HEADER_FILL]) * self.header
         if self._free_ids:
             bid = self._free_ids.pop()
             self._blocks[bid] = block
@@ -190,7 +229,7 @@ class Zblock(Allocator):
     def free(self, handle: int) -> None:
         bid = handle >> SLOT_BITS
         block = self._blocks[bid]
-        assert block is not None                # the handle is live
+        assert block is not None  # the handle is live
         block.used &= ~(1 << (handle & SLOT_MASK))
         block.free_slots += 1
         t = block.type
@@ -214,19 +253,18 @@ class Zblock(Allocator):
     def write(self, handle: int, data: bytes) -> None:
         need_store(self)
         if len(data) > self._sizes[handle]:
-            raise ValueError(f"zblock: {len(data)} bytes into a "
-                             f"{self._sizes[handle]}-byte object")
+            raise ValueError(f"zblock: {len(data)} bytes into a {self._sizes[handle]}-byte object")
         block = self._blocks[handle >> SLOT_BITS]
         assert block is not None and block.buf is not None
         off = self.header + (handle & SLOT_MASK) * self.slot_sizes[block.type]
-        block.buf[off:off + len(data)] = data
+        block.buf[off : off + len(data)] = data
 
     def read(self, handle: int) -> bytes:
         need_store(self)
         block = self._blocks[handle >> SLOT_BITS]
         assert block is not None and block.buf is not None
         off = self.header + (handle & SLOT_MASK) * self.slot_sizes[block.type]
-        return bytes(block.buf[off:off + self._sizes[handle]])
+        return bytes(block.buf[off : off + self._sizes[handle]])
 
     # -- accounting -------------------------------------------------------------------------------
     def pool_pages(self) -> int:
@@ -235,9 +273,13 @@ class Zblock(Allocator):
     pages_held = pool_pages
 
     def stats(self) -> dict[str, Any]:
-        return {"block_types": len(BLOCK_TABLE), "header_size": self.header,
-                "blocks": sum(self.block_count), "edge_bug_hits": self.edge_bug_hits,
-                "block_count": list(self.block_count)}
+        return {
+            "block_types": len(BLOCK_TABLE),
+            "header_size": self.header,
+            "blocks": sum(self.block_count),
+            "edge_bug_hits": self.edge_bug_hits,
+            "block_count": list(self.block_count),
+        }
 
     def type_for(self, size: int) -> int | None:
         """The block type zblock_alloc would use for size, None when it refuses it."""
@@ -252,7 +294,7 @@ class Zblock(Allocator):
         for block in live:
             counts[block.type] += 1
         assert counts == self.block_count, "block_count disagrees with live blocks"
-        assert self._pages == sum(c * p for c, p in zip(counts, self.num_pages))
+        assert self._pages == sum(c * p for c, p in zip(counts, self.num_pages, strict=False))
         on_lists = set()
         for t, head in enumerate(self._active):
             block, prev = head.next, head
@@ -271,8 +313,9 @@ class Zblock(Allocator):
             assert (block in on_lists) == (block.free_slots > 0), "active list wrong"
             if self.store:
                 assert block.buf is not None, "live block without a buffer"
-                assert block.buf[:self.header] == bytes([HEADER_FILL]) * self.header, \
+                assert block.buf[: self.header] == bytes([HEADER_FILL]) * self.header, (
                     "header overwritten"
+                )
                 assert self.header + n * self.slot_sizes[block.type] <= len(block.buf)
         if self.store:
             for handle, size in self._sizes.items():

@@ -33,25 +33,27 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from xcfbench.sim.arch import Arch, I386, PAGE_SIZE
 from xcfbench.sim.allocators.base import Allocator, need_store, register
+from xcfbench.sim.arch import I386, PAGE_SIZE, Arch
 
 CHUNK_SHIFT = 6
-CHUNK_SIZE = 1 << CHUNK_SHIFT               # PAGE_SIZE >> NCHUNKS_ORDER
-ZHDR_SIZE_ALIGNED = CHUNK_SIZE              # the header takes the first chunk
-NCHUNKS = (PAGE_SIZE - ZHDR_SIZE_ALIGNED) >> CHUNK_SHIFT      # 63
-MAX_ALLOC_SIZE = PAGE_SIZE - ZHDR_SIZE_ALIGNED - CHUNK_SIZE   # 3968
+CHUNK_SIZE = 1 << CHUNK_SHIFT  # PAGE_SIZE >> NCHUNKS_ORDER
+ZHDR_SIZE_ALIGNED = CHUNK_SIZE  # the header takes the first chunk
+NCHUNKS = (PAGE_SIZE - ZHDR_SIZE_ALIGNED) >> CHUNK_SHIFT  # 63
+MAX_ALLOC_SIZE = PAGE_SIZE - ZHDR_SIZE_ALIGNED - CHUNK_SIZE  # 3968
 
 FIRST, LAST = 0, 1
-BUDDIED = 0                                 # list index of a full page (unbuddied[0])
-HEADER_FILL = 0x5A                          # what store=True writes into headers
+BUDDIED = 0  # list index of a full page (unbuddied[0])
+HEADER_FILL = 0x5A  # what store=True writes into headers
 
 
 @register
 class Zbud(Allocator):
     name = "zbud"
-    summary = ("zbud (Linux 3.11-6.14 mm/zbud.c): two buddies per page, objects up to "
-               "3968 B; removed in v6.15")
+    summary = (
+        "zbud (Linux 3.11-6.14 mm/zbud.c): two buddies per page, objects up to "
+        "3968 B; removed in v6.15"
+    )
     options: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, arch: Arch = I386, store: bool = False) -> None:
@@ -65,7 +67,7 @@ class Zbud(Allocator):
         self._free_ids: list[int] = []
         # unbuddied[i]: dict used as a stack, its last key is the list head.
         self._unbuddied: list[dict[int, None]] = [{} for _ in range(NCHUNKS)]
-        self._nonempty = 0          # bit i set <=> unbuddied[i] is not empty
+        self._nonempty = 0  # bit i set <=> unbuddied[i] is not empty
         self._pages_nr = 0
         self._buddied_nr = 0
         self._bufs: list[bytearray | None] = []
@@ -166,16 +168,16 @@ class Zbud(Allocator):
             raise ValueError(f"zbud: {len(data)} bytes into a {self._sizes[handle]}-byte object")
         off = self._offset(handle)
         buf = self._bufs[handle >> 1]
-        assert buf is not None                  # a live handle's page has its buffer
-        buf[off:off + len(data)] = data
+        assert buf is not None  # a live handle's page has its buffer
+        buf[off : off + len(data)] = data
 
     def read(self, handle: int) -> bytes:
         need_store(self)
         off = self._offset(handle)
         size = self._sizes[handle]
         buf = self._bufs[handle >> 1]
-        assert buf is not None                  # a live handle's page has its buffer
-        return bytes(buf[off:off + size])
+        assert buf is not None  # a live handle's page has its buffer
+        return bytes(buf[off : off + size])
 
     # -- accounting ---------------------------------------------------------------------------
     def pool_pages(self) -> int:
@@ -184,8 +186,11 @@ class Zbud(Allocator):
     pages_held = pool_pages
 
     def stats(self) -> dict[str, Any]:
-        return {"nchunks": NCHUNKS, "buddied_pages": self._buddied_nr,
-                "unbuddied_pages": self._pages_nr - self._buddied_nr}
+        return {
+            "nchunks": NCHUNKS,
+            "buddied_pages": self._buddied_nr,
+            "unbuddied_pages": self._pages_nr - self._buddied_nr,
+        }
 
     def check(self) -> None:
         pages = buddied = 0
@@ -194,21 +199,24 @@ class Zbud(Allocator):
                 assert page in self._free_ids, f"page {page} lost"
                 continue
             pages += 1
-            f, l = self._first[page], self._last[page]
-            assert f or l, f"empty page {page} kept"
-            assert f + l <= NCHUNKS, f"page {page}: buddies overlap ({f} + {l} chunks)"
-            if f and l:
+            first, last = self._first[page], self._last[page]
+            assert first or last, f"empty page {page} kept"
+            assert first + last <= NCHUNKS, (
+                f"page {page}: buddies overlap ({first} + {last} chunks)"
+            )
+            if first and last:
                 assert i == BUDDIED, f"full page {page} on unbuddied[{i}]"
                 buddied += 1
             else:
-                assert i == NCHUNKS - f - l, f"page {page} on unbuddied[{i}]"
+                assert i == NCHUNKS - first - last, f"page {page} on unbuddied[{i}]"
                 assert page in self._unbuddied[i], f"page {page} missing from its list"
             if self.store:
                 buf = self._bufs[page]
                 assert buf is not None, f"page {page} in use without a buffer"
                 hdr = buf[:ZHDR_SIZE_ALIGNED]
-                assert hdr == bytes([HEADER_FILL]) * ZHDR_SIZE_ALIGNED, \
+                assert hdr == bytes([HEADER_FILL]) * ZHDR_SIZE_ALIGNED, (
                     f"page {page}: header overwritten"
+                )
         assert pages == self._pages_nr, f"pages_nr {self._pages_nr} != {pages} pages in use"
         assert buddied == self._buddied_nr
         assert sum(map(len, self._unbuddied)) == pages - buddied

@@ -63,24 +63,36 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, cast
 
-from xcfbench.sim.arch import PAGE_SHIFT, PAGE_SIZE, Arch, I386
 from xcfbench.errors import InputError
 from xcfbench.sim.allocators.base import Allocator, need_store, register
+from xcfbench.sim.arch import I386, PAGE_SHIFT, PAGE_SIZE, Arch
 
 ZS_MIN_ALLOC_SIZE = 32
 CLASS_BITS = 8
-ZS_SIZE_CLASS_DELTA = PAGE_SIZE >> CLASS_BITS                   # 16
-ZS_SIZE_CLASSES = -(-(PAGE_SIZE - ZS_MIN_ALLOC_SIZE) // ZS_SIZE_CLASS_DELTA) + 1   # 255
+ZS_SIZE_CLASS_DELTA = PAGE_SIZE >> CLASS_BITS  # 16
+ZS_SIZE_CLASSES = -(-(PAGE_SIZE - ZS_MIN_ALLOC_SIZE) // ZS_SIZE_CLASS_DELTA) + 1  # 255
 PAGE_MASK = PAGE_SIZE - 1
 
-CHAIN_SIZE_DEFAULT = 8          # CONFIG_ZSMALLOC_CHAIN_SIZE
+CHAIN_SIZE_DEFAULT = 8  # CONFIG_ZSMALLOC_CHAIN_SIZE
 CHAIN_SIZE_MIN, CHAIN_SIZE_MAX = 4, 16
-LEGACY_MAX_PAGES = 4            # 1 << ZS_MAX_ZSPAGE_ORDER before v6.3
+LEGACY_MAX_PAGES = 4  # 1 << ZS_MAX_ZSPAGE_ORDER before v6.3
 
 # 6.12 fullness groups: ZS_INUSE_RATIO_0, _10 .. _90, _99, _100.
 INUSE_RATIO_0, INUSE_RATIO_10, INUSE_RATIO_99, INUSE_RATIO_100 = 0, 1, 10, 11
-RATIO_GROUP_NAMES = ("0%", "10%", "20%", "30%", "40%", "50%", "60%", "70%", "80%", "90%",
-                     "99%", "100%")
+RATIO_GROUP_NAMES = (
+    "0%",
+    "10%",
+    "20%",
+    "30%",
+    "40%",
+    "50%",
+    "60%",
+    "70%",
+    "80%",
+    "90%",
+    "99%",
+    "100%",
+)
 # 6.2 fullness groups, numbered so that "fuller" is a higher number, as in 6.2's enum.
 ZS_EMPTY, ZS_ALMOST_EMPTY, ZS_ALMOST_FULL, ZS_FULL = 0, 1, 2, 3
 LEGACY_GROUP_NAMES = ("empty", "almost_empty", "almost_full", "full")
@@ -113,8 +125,10 @@ def class_index(size: int) -> int:
     """get_size_class_index for size = request + ZS_HANDLE_SIZE."""
     if size <= ZS_MIN_ALLOC_SIZE:
         return 0
-    return min(ZS_SIZE_CLASSES - 1,
-               (size - ZS_MIN_ALLOC_SIZE + ZS_SIZE_CLASS_DELTA - 1) // ZS_SIZE_CLASS_DELTA)
+    return min(
+        ZS_SIZE_CLASSES - 1,
+        (size - ZS_MIN_ALLOC_SIZE + ZS_SIZE_CLASS_DELTA - 1) // ZS_SIZE_CLASS_DELTA,
+    )
 
 
 def ratio_fullness(inuse: int, objs: int) -> int:
@@ -141,11 +155,22 @@ def legacy_fullness(inuse: int, objs: int) -> int:
 class _SizeClass:
     """struct size_class, with its fullness lists as doubly linked zspage chains."""
 
-    __slots__ = ("index", "size", "pages_per_zspage", "objs_per_zspage", "huge",
-                 "fullness_of", "heads", "nonempty", "obj_allocated", "obj_used")
+    __slots__ = (
+        "index",
+        "size",
+        "pages_per_zspage",
+        "objs_per_zspage",
+        "huge",
+        "fullness_of",
+        "heads",
+        "nonempty",
+        "obj_allocated",
+        "obj_used",
+    )
 
-    def __init__(self, index: int, size: int, pages: int, objs: int, fullness,
-                 ngroups: int) -> None:
+    def __init__(
+        self, index: int, size: int, pages: int, objs: int, fullness, ngroups: int
+    ) -> None:
         self.index = index
         self.size = size
         self.pages_per_zspage = pages
@@ -154,9 +179,9 @@ class _SizeClass:
         # inuse -> fullness group, so the hot paths index instead of dividing.
         self.fullness_of = [fullness(n, objs) for n in range(objs + 1)]
         self.heads: list[_ZsPage | None] = [None] * ngroups
-        self.nonempty = 0           # bit g set <=> heads[g] is not None
-        self.obj_allocated = 0      # ZS_OBJS_ALLOCATED
-        self.obj_used = 0           # ZS_OBJS_INUSE
+        self.nonempty = 0  # bit g set <=> heads[g] is not None
+        self.obj_allocated = 0  # ZS_OBJS_ALLOCATED
+        self.obj_used = 0  # ZS_OBJS_INUSE
 
     def zspages(self, group: int):
         z = self.heads[group]
@@ -173,8 +198,7 @@ class _ZsPage:
     the last freed on top) followed by the never-used slots in index order, exactly the
     order init_zspage links them in.  pages and huge_handle exist with store=True only."""
 
-    __slots__ = ("cls", "inuse", "fullness", "prev", "next", "free", "objs", "pages",
-                 "huge_handle")
+    __slots__ = ("cls", "inuse", "fullness", "prev", "next", "free", "objs", "pages", "huge_handle")
     # Set by ZsMalloc._new_zspage with store=True only (slots, so no class default).
     pages: list[bytearray]
     huge_handle: int
@@ -252,12 +276,13 @@ class ZsMalloc(Allocator):
     _fullness = staticmethod(ratio_fullness)
     _insert_by_inuse: ClassVar[bool] = False
 
-    def __init__(self, arch: Arch = I386, store: bool = False,
-                 chain_size: Any = CHAIN_SIZE_DEFAULT) -> None:
+    def __init__(
+        self, arch: Arch = I386, store: bool = False, chain_size: Any = CHAIN_SIZE_DEFAULT
+    ) -> None:
         super().__init__(arch, store)
         self.chain_size = self._check_chain_size(chain_size)
-        self.handle_size = arch.sizeof_long                     # ZS_HANDLE_SIZE
-        self.max_alloc_size = PAGE_SIZE                         # ZS_MAX_ALLOC_SIZE
+        self.handle_size = arch.sizeof_long  # ZS_HANDLE_SIZE
+        self.max_alloc_size = PAGE_SIZE  # ZS_MAX_ALLOC_SIZE
         self.pages_allocated = 0
         self.pages_compacted = 0
         self._next_hid = 0
@@ -266,26 +291,32 @@ class ZsMalloc(Allocator):
         self._classes, self._distinct, self.huge_class_size = self._build_classes()
         # Request size -> class, the handle already added (get_size_class_index).  Entry 0
         # is a placeholder that is never read: malloc refuses size 0 before the lookup.
-        self._class_of = cast("list[_SizeClass]",
-                              [None] + [self._classes[class_index(n + self.handle_size)]
-                                        for n in range(1, PAGE_SIZE + 1)])
+        self._class_of = cast(
+            "list[_SizeClass]",
+            [None]
+            + [self._classes[class_index(n + self.handle_size)] for n in range(1, PAGE_SIZE + 1)],
+        )
         self._link = _link_by_inuse if self._insert_by_inuse else _link_head
         # The hot paths, bound once: with store=True they also write the in-page words.
         if store:
-            self.malloc = self._malloc_store                # type: ignore[method-assign]
-            self.free = self._free_store                    # type: ignore[method-assign]
+            self.malloc = self._malloc_store  # type: ignore[method-assign]
+            self.free = self._free_store  # type: ignore[method-assign]
         else:
-            self.malloc = self._malloc                      # type: ignore[method-assign]
-            self.free = self._free                          # type: ignore[method-assign]
+            self.malloc = self._malloc  # type: ignore[method-assign]
+            self.free = self._free  # type: ignore[method-assign]
 
     @staticmethod
     def _check_chain_size(value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise InputError(f"zsmalloc option chain_size={value!r}: expected an integer"
-                             f" {CHAIN_SIZE_MIN}..{CHAIN_SIZE_MAX}")
+            raise InputError(
+                f"zsmalloc option chain_size={value!r}: expected an integer"
+                f" {CHAIN_SIZE_MIN}..{CHAIN_SIZE_MAX}"
+            )
         if not CHAIN_SIZE_MIN <= value <= CHAIN_SIZE_MAX:
-            raise InputError(f"zsmalloc option chain_size={value}: CONFIG_ZSMALLOC_CHAIN_SIZE"
-                             f" must be {CHAIN_SIZE_MIN}..{CHAIN_SIZE_MAX}")
+            raise InputError(
+                f"zsmalloc option chain_size={value}: CONFIG_ZSMALLOC_CHAIN_SIZE"
+                f" must be {CHAIN_SIZE_MIN}..{CHAIN_SIZE_MAX}"
+            )
         return value
 
     def _pages_per_zspage(self, size: int) -> int:
@@ -304,22 +335,21 @@ class ZsMalloc(Allocator):
             if not huge_class_size and pages != 1 and objs != 1:
                 # zs_malloc adds the handle before the lookup, hence the - (H - 1).
                 huge_class_size = size - (self.handle_size - 1)
-            if prev is not None and prev.pages_per_zspage == pages \
-                    and prev.objs_per_zspage == objs:
+            if prev is not None and prev.pages_per_zspage == pages and prev.objs_per_zspage == objs:
                 classes[i] = prev
                 continue
             prev = classes[i] = _SizeClass(i, size, pages, objs, self._fullness, ngroups)
-        filled = cast("list[_SizeClass]", classes)          # the loop set every index
+        filled = cast("list[_SizeClass]", classes)  # the loop set every index
         distinct = [c for i, c in enumerate(filled) if c.index == i]
         return filled, distinct, huge_class_size
 
     # -- zs_malloc / zs_free -----------------------------------------------------------
     def malloc(self, size: int) -> list | None:
         """Handle: [zspage, slot, size, handle id], updated in place by compaction."""
-        return self._malloc(size)                           # rebound in __init__
+        return self._malloc(size)  # rebound in __init__
 
     def free(self, handle: list) -> None:
-        self._free(handle)                                  # rebound in __init__
+        self._free(handle)  # rebound in __init__
 
     def _new_zspage(self, cls: _SizeClass) -> _ZsPage:
         """alloc_zspage; the caller links it into its fullness group."""
@@ -333,18 +363,18 @@ class ZsMalloc(Allocator):
         return z
 
     def _malloc(self, size: int) -> list | None:
-        if not 0 < size <= PAGE_SIZE:                       # -EINVAL / -ENOSPC
+        if not 0 < size <= PAGE_SIZE:  # -EINVAL / -ENOSPC
             return None
         cls = self._class_of[size]
         groups = cls.nonempty & self._search_mask
         if groups:
-            z = cls.heads[groups.bit_length() - 1]          # find_get_zspage
-            assert z is not None                            # its nonempty bit is set
+            z = cls.heads[groups.bit_length() - 1]  # find_get_zspage
+            assert z is not None  # its nonempty bit is set
         else:
             z = self._new_zspage(cls)
         objs = z.objs
         free = z.free
-        if free:                                            # obj_malloc: LIFO
+        if free:  # obj_malloc: LIFO
             slot = free.pop()
             h = [z, slot, size, 0]
             objs[slot] = h
@@ -354,7 +384,7 @@ class ZsMalloc(Allocator):
         inuse = z.inuse = z.inuse + 1
         cls.obj_used += 1
         group = cls.fullness_of[inuse]
-        if group != z.fullness:                             # fix_fullness_group
+        if group != z.fullness:  # fix_fullness_group
             heads = cls.heads
             if groups:
                 # remove_zspage; z was its list's head.
@@ -378,17 +408,17 @@ class ZsMalloc(Allocator):
             raise ValueError("zsmalloc: free of a handle that was already freed")
         handle[0] = None
         z.objs[slot] = None
-        z.free.append(slot)                                 # obj_free
+        z.free.append(slot)  # obj_free
         inuse = z.inuse = z.inuse - 1
         cls = z.cls
         cls.obj_used -= 1
         group = cls.fullness_of[inuse]
         if group != z.fullness:
             _unlink(cls, z)
-            if group == 0:                                  # free_zspage
+            if group == 0:  # free_zspage
                 self.pages_allocated -= cls.pages_per_zspage
                 cls.obj_allocated -= cls.objs_per_zspage
-                z.cls = None                                # type: ignore[assignment]
+                z.cls = None  # type: ignore[assignment]
             else:
                 self._link(cls, z, group)
 
@@ -412,22 +442,21 @@ class ZsMalloc(Allocator):
         page, po = off >> PAGE_SHIFT, off & PAGE_MASK
         first = PAGE_SIZE - po
         if n <= first:
-            z.pages[page][po:po + n] = data
+            z.pages[page][po : po + n] = data
         else:
             z.pages[page][po:] = data[:first]
-            z.pages[page + 1][:n - first] = data[first:]
+            z.pages[page + 1][: n - first] = data[first:]
 
     def _get(self, z: _ZsPage, off: int, n: int) -> bytes:
         page, po = off >> PAGE_SHIFT, off & PAGE_MASK
         first = PAGE_SIZE - po
         if n <= first:
-            return bytes(z.pages[page][po:po + n])
-        return bytes(z.pages[page][po:]) + bytes(z.pages[page + 1][:n - first])
+            return bytes(z.pages[page][po : po + n])
+        return bytes(z.pages[page][po:]) + bytes(z.pages[page + 1][: n - first])
 
     def _word(self, value: int) -> bytes:
         """An unsigned long as the machine stores it (both arches are little-endian)."""
-        return (value & ((1 << 8 * self.handle_size) - 1)).to_bytes(self.handle_size,
-                                                                      "little")
+        return (value & ((1 << 8 * self.handle_size) - 1)).to_bytes(self.handle_size, "little")
 
     def _record_handle(self, z: _ZsPage, slot: int, hid: int) -> None:
         """obj_malloc: the handle, tagged allocated, in the object's first word."""
@@ -455,8 +484,7 @@ class ZsMalloc(Allocator):
         if z.cls.huge:
             return
         for slot in range(objs):
-            self._put(z, slot * z.cls.size,
-                      self._word((slot + 1 if slot + 1 < objs else -1) << 1))
+            self._put(z, slot * z.cls.size, self._word((slot + 1 if slot + 1 < objs else -1) << 1))
 
     def _data_offset(self, z: _ZsPage, slot: int) -> int:
         return slot * z.cls.size + (0 if z.cls.huge else self.handle_size)
@@ -498,7 +526,7 @@ class ZsMalloc(Allocator):
         if not fullest:
             groups &= -groups
         z = cls.heads[groups.bit_length() - 1]
-        _unlink(cls, z)                                     # type: ignore[arg-type]
+        _unlink(cls, z)  # type: ignore[arg-type]
         return z
 
     def _putback(self, cls: _SizeClass, z: _ZsPage) -> int:
@@ -507,7 +535,7 @@ class ZsMalloc(Allocator):
         if group == 0:
             self.pages_allocated -= cls.pages_per_zspage
             cls.obj_allocated -= cls.objs_per_zspage
-            z.cls = None                                    # type: ignore[assignment]
+            z.cls = None  # type: ignore[assignment]
         else:
             self._link(cls, z, group)
         return group
@@ -530,14 +558,14 @@ class ZsMalloc(Allocator):
                 dst.huge_handle = src.huge_handle
             self._write_link(src, slot)
         dst.inuse += 1
-        h[0], h[1] = dst, dslot                             # type: ignore[index]
+        h[0], h[1] = dst, dslot  # type: ignore[index]
         src.objs[slot] = None
         src.free.append(slot)
         src.inuse -= 1
 
     def _compact_class(self, cls: _SizeClass) -> int:
         """6.12 __zs_compact: one destination is filled from as many sources as it takes."""
-        partial = ((1 << self._full_group) - 1) & ~1        # groups 10% .. 99%
+        partial = ((1 << self._full_group) - 1) & ~1  # groups 10% .. 99%
         opz = cls.objs_per_zspage
         freed = 0
         dst = None
@@ -583,19 +611,23 @@ class ZsMalloc(Allocator):
             row: dict[str, Any] = {"class": cls.index, "size": cls.size}
             for group in self._stat_groups:
                 row[self._group_names[group]] = sum(1 for _ in cls.zspages(group))
-            row.update(obj_allocated=cls.obj_allocated, obj_used=cls.obj_used,
-                       pages_used=cls.obj_allocated // cls.objs_per_zspage
-                       * cls.pages_per_zspage,
-                       pages_per_zspage=cls.pages_per_zspage,
-                       objs_per_zspage=cls.objs_per_zspage,
-                       freeable=self.can_compact(cls))
+            row.update(
+                obj_allocated=cls.obj_allocated,
+                obj_used=cls.obj_used,
+                pages_used=cls.obj_allocated // cls.objs_per_zspage * cls.pages_per_zspage,
+                pages_per_zspage=cls.pages_per_zspage,
+                objs_per_zspage=cls.objs_per_zspage,
+                freeable=self.can_compact(cls),
+            )
             rows.append(row)
         return rows
 
     def stats(self) -> dict[str, Any]:
-        return {"huge_class_size": self.huge_class_size,
-                "pages_compacted": self.pages_compacted,
-                "classes": self.class_table()}
+        return {
+            "huge_class_size": self.huge_class_size,
+            "pages_compacted": self.pages_compacted,
+            "classes": self.class_table(),
+        }
 
     def check(self) -> None:
         pages = 0
@@ -603,33 +635,38 @@ class ZsMalloc(Allocator):
         for cls in self._distinct:
             zspages = used = 0
             for group, head in enumerate(cls.heads):
-                assert (head is not None) == bool(cls.nonempty >> group & 1), \
+                assert (head is not None) == bool(cls.nonempty >> group & 1), (
                     f"class {cls.index}: group {group} bit disagrees with its list"
+                )
                 prev = None
                 for z in cls.zspages(group):
                     assert id(z) not in seen, f"class {cls.index}: zspage on two lists"
                     seen.add(id(z))
                     assert z.prev is prev, f"class {cls.index}: broken back link"
                     assert z.cls is cls and z.fullness == group
-                    assert cls.fullness_of[z.inuse] == group != 0, \
+                    assert cls.fullness_of[z.inuse] == group != 0, (
                         f"class {cls.index}: zspage with {z.inuse} in use in group {group}"
+                    )
                     self._check_zspage(z)
                     zspages += 1
                     used += z.inuse
                     prev = z
-            assert cls.obj_allocated == zspages * cls.objs_per_zspage, \
+            assert cls.obj_allocated == zspages * cls.objs_per_zspage, (
                 f"class {cls.index}: obj_allocated {cls.obj_allocated} != {zspages} zspages"
+            )
             assert cls.obj_used == used, f"class {cls.index}: obj_used {cls.obj_used} != {used}"
             pages += zspages * cls.pages_per_zspage
-        assert pages == self.pages_allocated, \
+        assert pages == self.pages_allocated, (
             f"pages_allocated {self.pages_allocated} != {pages} pages in listed zspages"
+        )
 
     def _check_zspage(self, z: _ZsPage) -> None:
         cls = z.cls
         objs = cls.objs_per_zspage
         free_order = z.free[::-1] + list(range(len(z.objs), objs))
-        assert len(set(free_order)) == len(free_order) == objs - z.inuse, \
+        assert len(set(free_order)) == len(free_order) == objs - z.inuse, (
             f"class {cls.index}: free list {free_order} vs {z.inuse} of {objs} in use"
+        )
         for slot, h in enumerate(z.objs):
             if h is None:
                 assert slot in free_order, f"class {cls.index}: slot {slot} lost"
@@ -638,9 +675,11 @@ class ZsMalloc(Allocator):
             assert slot not in free_order
             if self.store:
                 want = h[3] << 1 | 1
-                got = (z.huge_handle if cls.huge else
-                       int.from_bytes(self._get(z, slot * cls.size, self.handle_size),
-                                      "little"))
+                got = (
+                    z.huge_handle
+                    if cls.huge
+                    else int.from_bytes(self._get(z, slot * cls.size, self.handle_size), "little")
+                )
                 assert got == want, f"class {cls.index} slot {slot}: header {got:#x}"
         if self.store and not cls.huge:
             # The in-page chain, from the head, must list the free slots in order.
@@ -648,8 +687,7 @@ class ZsMalloc(Allocator):
             slot = free_order[0] if free_order else -1
             for want in free_order:
                 assert slot == want, f"class {cls.index}: in-page free list at {slot}"
-                word = int.from_bytes(self._get(z, slot * cls.size, self.handle_size),
-                                      "little")
+                word = int.from_bytes(self._get(z, slot * cls.size, self.handle_size), "little")
                 assert not word & 1, f"class {cls.index}: free slot {slot} tagged allocated"
                 slot = word >> 1
                 if slot == mask >> 1:
@@ -702,7 +740,7 @@ class ZsMallocLegacy(ZsMalloc):
             if not self.can_compact(cls):
                 self._putback(cls, src)
                 break
-            cursor = 0                                      # zs_compact_control position
+            cursor = 0  # zs_compact_control position
             while True:
                 # isolate_zspage(destination): ALMOST_FULL before ALMOST_EMPTY.
                 dst = self._isolate(cls, partial, fullest=True)
@@ -717,10 +755,10 @@ class ZsMallocLegacy(ZsMalloc):
                     cursor += 1
                     while cursor < len(objs) and objs[cursor] is None:
                         cursor += 1
-                if cursor >= len(objs):                     # source emptied
+                if cursor >= len(objs):  # source emptied
                     break
                 self._putback(cls, dst)
-            if dst is None:                                 # no room anywhere
+            if dst is None:  # no room anywhere
                 self._putback(cls, src)
                 break
             self._putback(cls, dst)

@@ -29,8 +29,10 @@ from xcfbench.sim.compressors.base import Compressor
 
 class PythonLzo(Compressor):
     name = "lzo1x-1"
-    summary = ("liblzo2 lzo1x_1_compress through python-lzo (level 1, no header); the seed's"
-               " default; not the kernel's lzo (2^14 dictionary)")
+    summary = (
+        "liblzo2 lzo1x_1_compress through python-lzo (level 1, no header); the seed's"
+        " default; not the kernel's lzo (2^14 dictionary)"
+    )
     speed = "about 110 000 pages/s"
     calls = ("zcache",)
 
@@ -39,8 +41,10 @@ class PythonLzo(Compressor):
         try:
             import lzo
         except ImportError:
-            raise InputError("python-lzo is not installed (it needs liblzo2-dev):"
-                             " run `make run` or `pip install python-lzo`") from None
+            raise InputError(
+                "python-lzo is not installed (it needs liblzo2-dev):"
+                " run `make run` or `pip install python-lzo`"
+            ) from None
         self._lzo = lzo
 
     def compress(self, page: bytes) -> bytes:
@@ -54,20 +58,23 @@ class PythonLzo(Compressor):
 
     def version(self) -> str:
         from importlib.metadata import version
-        return (f"python-lzo {version('python-lzo')}, "
-                f"liblzo2 {_text(self._lzo.LZO_VERSION_STRING)}")
+
+        return f"python-lzo {version('python-lzo')}, liblzo2 {_text(self._lzo.LZO_VERSION_STRING)}"
 
 
 class Linux31Lzo(Compressor):
     name = "lzo1x-1-linux31"
-    summary = ("Linux 3.1 lib/lzo lzo1x_1_compress, pure Python, clean dictionary: exact 2011"
-               " sizes, for the seed")
+    summary = (
+        "Linux 3.1 lib/lzo lzo1x_1_compress, pure Python, clean dictionary: exact 2011"
+        " sizes, for the seed"
+    )
     speed = "about 800 pages/s (pure Python)"
     calls = ("zcache",)
 
     def __init__(self, level: int | None = None, call: str = "zcache") -> None:
         super().__init__(level, call)
         from xcfbench.sim.compressors import lzo31
+
         self._lzo31 = lzo31
         self._decoder = PythonLzo()
 
@@ -89,10 +96,17 @@ class Linux31Lzo(Compressor):
 from xcfbench.sim.compressors.kernel_libs import Deflate, Lz4, Lz4hc, Zstd  # noqa: E402
 from xcfbench.sim.compressors.kernel_lzo import KernelLzo, KernelLzoRle, Sw842  # noqa: E402
 
-COMPRESSORS: dict[str, type[Compressor]] = {c.name: c for c in (
-    PythonLzo, Linux31Lzo, KernelLzo, KernelLzoRle, Lz4, Lz4hc, Zstd, Deflate, Sw842)}
-COMPRESSOR_ALIASES = {"python-lzo": "lzo1x-1", "lzo-linux31": "lzo1x-1-linux31",
-                      "k31": "lzo1x-1-linux31", "lzorle": "lzo-rle", "sw842": "842"}
+COMPRESSORS: dict[str, type[Compressor]] = {
+    c.name: c
+    for c in (PythonLzo, Linux31Lzo, KernelLzo, KernelLzoRle, Lz4, Lz4hc, Zstd, Deflate, Sw842)
+}
+COMPRESSOR_ALIASES = {
+    "python-lzo": "lzo1x-1",
+    "lzo-linux31": "lzo1x-1-linux31",
+    "k31": "lzo1x-1-linux31",
+    "lzorle": "lzo-rle",
+    "sw842": "842",
+}
 
 
 def canonical_compressor(name: str) -> str:
@@ -112,8 +126,9 @@ def create_compressor(name: str, call: str | None = None, **options: Any) -> Com
     cls = get_compressor_class(name)
     unknown = set(options) - {"level"}
     if unknown:
-        raise InputError(f"compressor {cls.name} has no option {sorted(unknown)[0]!r}"
-                         " (options: level)")
+        raise InputError(
+            f"compressor {cls.name} has no option {sorted(unknown)[0]!r} (options: level)"
+        )
     return cls(call=call or cls.calls[0], **options)
 
 

@@ -36,15 +36,17 @@ class Compressor:
 
     def __init__(self, level: int | None = None, call: str = "zram") -> None:
         if call not in self.calls:
-            raise InputError(f"compressor {self.name} has no {call!r} call"
-                             f" (calls: {', '.join(self.calls)})")
+            raise InputError(
+                f"compressor {self.name} has no {call!r} call (calls: {', '.join(self.calls)})"
+            )
         if level is not None:
             if self.levels is None:
                 raise InputError(f"compressor {self.name} takes no level")
             lo, hi = self.levels
             if not lo <= level <= hi:
-                raise InputError(f"compressor {self.name}: level {level} is out of range"
-                                 f" {lo}..{hi}")
+                raise InputError(
+                    f"compressor {self.name}: level {level} is out of range {lo}..{hi}"
+                )
         self.level = self.default_level if level is None else level
         self.call = call
 

@@ -53,8 +53,10 @@ def _lz4() -> Any:
     except ImportError:
         raise InputError(f"python lz4 is not installed; {_FIX} lz4=={LZ4_PIN}") from None
     if lz4.library_version_string() != LIBLZ4:
-        raise InputError(f"lz4 {lz4.__version__} uses liblz4 {lz4.library_version_string()},"
-                         f" not the kernel's {LIBLZ4}; {_FIX} --no-binary lz4 lz4=={LZ4_PIN}")
+        raise InputError(
+            f"lz4 {lz4.__version__} uses liblz4 {lz4.library_version_string()},"
+            f" not the kernel's {LIBLZ4}; {_FIX} --no-binary lz4 lz4=={LZ4_PIN}"
+        )
     return lz4
 
 
@@ -62,12 +64,15 @@ def _zstandard() -> Any:
     try:
         import zstandard
     except ImportError:
-        raise InputError("python zstandard is not installed;"
-                         f" {_FIX} zstandard=={ZSTANDARD_PIN}") from None
+        raise InputError(
+            f"python zstandard is not installed; {_FIX} zstandard=={ZSTANDARD_PIN}"
+        ) from None
     if tuple(zstandard.ZSTD_VERSION) != LIBZSTD:
         have = ".".join(map(str, zstandard.ZSTD_VERSION))
-        raise InputError(f"zstandard {zstandard.__version__} bundles zstd {have}, not the"
-                         f" kernel's 1.5.2; {_FIX} zstandard=={ZSTANDARD_PIN}")
+        raise InputError(
+            f"zstandard {zstandard.__version__} bundles zstd {have}, not the"
+            f" kernel's 1.5.2; {_FIX} zstandard=={ZSTANDARD_PIN}"
+        )
     return zstandard
 
 
@@ -92,11 +97,11 @@ def lz4_limited_fails(block: bytes, cap: int, hc: bool) -> bool:
                 lit += b
                 if b != 255:
                     break
-        if p + lit >= n:                     # the last literals
+        if p + lit >= n:  # the last literals
             return pos + lit + 1 + (lit + 255 - 15) // 255 > cap
         if op + lit + 8 + (lit >> 8 if hc else lit // 255) > cap:
             return True
-        p += lit + 2                         # the literals, the 2-byte offset
+        p += lit + 2  # the literals, the 2-byte offset
         ml = token & 15
         q = p
         if ml == 15:
@@ -121,15 +126,19 @@ class _LibraryCompressor(Compressor):
 
     def __init__(self, level: int | None = None, call: str = "zram") -> None:
         if call == "zswap" and level is not None:
-            raise InputError(f"compressor {self.name}: zswap's crypto call takes no level"
-                             " (its default is compiled in)")
+            raise InputError(
+                f"compressor {self.name}: zswap's crypto call takes no level"
+                " (its default is compiled in)"
+            )
         super().__init__(level, call)
 
 
 class Lz4(_LibraryCompressor):
     name = "lz4"
-    summary = ("Linux 6.12 LZ4_compress_fast, acceleration 1 (level=N sets it, only 1 is"
-               " verified); exact with lz4 0.19.1 (liblz4 1.8.0)")
+    summary = (
+        "Linux 6.12 LZ4_compress_fast, acceleration 1 (level=N sets it, only 1 is"
+        " verified); exact with lz4 0.19.1 (liblz4 1.8.0)"
+    )
     levels = (1, 65537)
     default_level = 1
     speed = "about 150 000 pages/s"
@@ -143,24 +152,31 @@ class Lz4(_LibraryCompressor):
             level = self.level
 
             def encode(page: bytes) -> bytes:
-                return block.compress(page, mode="high_compression", compression=level,
-                                      store_size=False)
+                return block.compress(
+                    page, mode="high_compression", compression=level, store_size=False
+                )
         elif self.level == 1:
+
             def encode(page: bytes) -> bytes:
                 return block.compress(page, store_size=False)
         else:
             acceleration = self.level
 
             def encode(page: bytes) -> bytes:
-                return block.compress(page, mode="fast", acceleration=acceleration,
-                                      store_size=False)
+                return block.compress(
+                    page, mode="fast", acceleration=acceleration, store_size=False
+                )
+
         self._encode = encode
         self._limited = call == "zswap"
 
     def compress(self, page: bytes) -> bytes | None:
         out = self._encode(page)
-        if (self._limited and len(out) > ZSWAP_DST - _LZ4_SAFE_MARGIN
-                and lz4_limited_fails(out, ZSWAP_DST, self.hc)):
+        if (
+            self._limited
+            and len(out) > ZSWAP_DST - _LZ4_SAFE_MARGIN
+            and lz4_limited_fails(out, ZSWAP_DST, self.hc)
+        ):
             return None
         return out
 
@@ -171,7 +187,7 @@ class Lz4(_LibraryCompressor):
     def decompress(self, data: bytes) -> bytes:
         try:
             return self._lz4.block.decompress(data, uncompressed_size=PAGE)
-        except Exception as e:          # LZ4BlockError
+        except Exception as e:  # LZ4BlockError
             raise ValueError(f"lz4: {e}") from None
 
     def version(self) -> str:
@@ -180,8 +196,10 @@ class Lz4(_LibraryCompressor):
 
 class Lz4hc(Lz4):
     name = "lz4hc"
-    summary = ("Linux 6.12 LZ4_compress_HC, level 9 (level=1..9, only 9 verified); exact with"
-               " lz4 0.19.1 (liblz4 1.8.0)")
+    summary = (
+        "Linux 6.12 LZ4_compress_HC, level 9 (level=1..9, only 9 verified); exact with"
+        " lz4 0.19.1 (liblz4 1.8.0)"
+    )
     levels = (1, 9)
     default_level = 9
     speed = "about 17 000 pages/s"
@@ -189,16 +207,20 @@ class Lz4hc(Lz4):
 
     def __init__(self, level: int | None = None, call: str = "zram") -> None:
         if level is not None and 10 <= level <= 16:
-            raise InputError(f"compressor lz4hc: level {level} is valid in the kernel but not"
-                             " reproducible here (liblz4 1.8.0 runs another search from level"
-                             " 10 on); use 1..9")
+            raise InputError(
+                f"compressor lz4hc: level {level} is valid in the kernel but not"
+                " reproducible here (liblz4 1.8.0 runs another search from level"
+                " 10 on); use 1..9"
+            )
         super().__init__(level, call)
 
 
 class Zstd(_LibraryCompressor):
     name = "zstd"
-    summary = ("Linux 6.12 zstd (lib/zstd 1.5.2), level 3; zswap's own parameters; exact with"
-               " zstandard 0.19.0")
+    summary = (
+        "Linux 6.12 zstd (lib/zstd 1.5.2), level 3; zswap's own parameters; exact with"
+        " zstandard 0.19.0"
+    )
     levels = (-131072, 22)
     default_level = 3
     speed = "about 50 000 pages/s"
@@ -208,15 +230,23 @@ class Zstd(_LibraryCompressor):
         zstd = self._zstd = _zstandard()
         if call == "zswap":
             params = zstd.ZstdCompressionParameters(
-                window_log=12, chain_log=12, hash_log=13, search_log=1, min_match=5,
-                target_length=0, strategy=zstd.STRATEGY_DFAST, write_content_size=True,
-                write_checksum=False)
+                window_log=12,
+                chain_log=12,
+                hash_log=13,
+                search_log=1,
+                min_match=5,
+                target_length=0,
+                strategy=zstd.STRATEGY_DFAST,
+                write_content_size=True,
+                write_checksum=False,
+            )
             cctx = zstd.ZstdCompressor(compression_params=params)
         else:
             # zstd_get_params(level, 4096) is what the library derives from the level and
             # the content size it is given; level 0 means the default, 3, in both.
-            cctx = zstd.ZstdCompressor(level=self.level or 3, write_content_size=True,
-                                       write_checksum=False)
+            cctx = zstd.ZstdCompressor(
+                level=self.level or 3, write_content_size=True, write_checksum=False
+            )
         self._encode = cctx.compress
         self._limited = call == "zswap"
         self._dctx = zstd.ZstdDecompressor()
@@ -236,14 +266,18 @@ class Zstd(_LibraryCompressor):
             raise ValueError(f"zstd: {e}") from None
 
     def version(self) -> str:
-        return (f"zstandard {self._zstd.__version__}"
-                f" (zstd {'.'.join(map(str, self._zstd.ZSTD_VERSION))})")
+        return (
+            f"zstandard {self._zstd.__version__}"
+            f" (zstd {'.'.join(map(str, self._zstd.ZSTD_VERSION))})"
+        )
 
 
 class Deflate(_LibraryCompressor):
     name = "deflate"
-    summary = ("Linux 6.12 zlib_deflate: raw, window 2^11, memLevel 8, level 6 (level=-1..9);"
-               " exact with CPython's zlib")
+    summary = (
+        "Linux 6.12 zlib_deflate: raw, window 2^11, memLevel 8, level 6 (level=-1..9);"
+        " exact with CPython's zlib"
+    )
     levels = (-1, 9)
     default_level = -1
     speed = "about 9 500 pages/s"

@@ -28,22 +28,25 @@ from xcfbench.errors import InputError
 from xcfbench.sim.compressors.base import Compressor
 
 PAGE = 4096
-ZSWAP_DST = 4096      # crypto/scompress.c hands zswap's one-page destination to the algorithm
+ZSWAP_DST = 4096  # crypto/scompress.c hands zswap's one-page destination to the algorithm
 
 
 def _module():
     try:
         import xcfbench.sim.compressors._lzokernel as _lzokernel
     except ImportError:
-        raise InputError("the C extension xcfbench.sim.compressors._lzokernel is not built:"
-                         " run `make venv` (or `pip install -e .`; it needs gcc)") from None
+        raise InputError(
+            "the C extension xcfbench.sim.compressors._lzokernel is not built:"
+            " run `make venv` (or `pip install -e .`; it needs gcc)"
+        ) from None
     return _lzokernel
 
 
 class KernelLzo(Compressor):
     name = "lzo"
-    summary = ("Linux 6.12 lzo1x_1_compress (2^13 dictionary), exact; zswap's default;"
-               " our C extension")
+    summary = (
+        "Linux 6.12 lzo1x_1_compress (2^13 dictionary), exact; zswap's default; our C extension"
+    )
     speed = "about 140 000 pages/s"
     rle = False
 
@@ -68,8 +71,10 @@ class KernelLzo(Compressor):
 
 class KernelLzoRle(KernelLzo):
     name = "lzo-rle"
-    summary = ("Linux 6.12 lzorle1x_1_compress (lzo with zero runs), exact; zram's default;"
-               " our C extension")
+    summary = (
+        "Linux 6.12 lzorle1x_1_compress (lzo with zero runs), exact; zram's default;"
+        " our C extension"
+    )
     rle = True
 
 
@@ -89,8 +94,9 @@ class Sw842(Compressor):
         return None if self._cap is not None and n > self._cap else n
 
     def compress(self, page: bytes) -> bytes | None:
-        raise InputError("842 is modelled by its length only (no encoder or decoder);"
-                         " --verify cannot check it")
+        raise InputError(
+            "842 is modelled by its length only (no encoder or decoder); --verify cannot check it"
+        )
 
     def decompress(self, data: bytes) -> bytes:
         raise InputError("842 has no decoder in xcfbench; --verify cannot check it")

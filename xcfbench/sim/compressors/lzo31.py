@@ -72,14 +72,14 @@ from itertools import islice
 
 __all__ = ["compress", "compressed_size"]
 
-D_MASK = 0x3FFF                 # 2^14 dictionary slots
+D_MASK = 0x3FFF  # 2^14 dictionary slots
 M2_MAX_OFFSET = 0x0800
 M3_MAX_OFFSET = 0x4000
 M4_MAX_OFFSET = 0xBFFF
 M3_MARKER = 32
 M4_MARKER = 16
-MIN_SEARCH_LEN = 14             # shorter inputs are a single literal run
-END_MARKER = b"\x11\x00\x00"    # an M4 with distance 0x4000 and length 3
+MIN_SEARCH_LEN = 14  # shorter inputs are a single literal run
+END_MARKER = b"\x11\x00\x00"  # an M4 with distance 0x4000 and length 3
 
 # A slot nobody has written: every position is more than M4_MAX_OFFSET past it.
 _EMPTY = -(M4_MAX_OFFSET + 1)
@@ -134,7 +134,7 @@ def _words_and_hashes(src: bytes, n: int) -> tuple[array, array]:
 def _emit_run_length(out: bytearray, t: int) -> None:
     """Announce a literal run of t bytes that follows at least one match (rule R)."""
     if t <= 3:
-        out[-2] |= t            # the previous match's spare low bits
+        out[-2] |= t  # the previous match's spare low bits
     elif t <= 18:
         out.append(t - 3)
     else:
@@ -158,8 +158,8 @@ def _compress_matches(src: bytes, n: int, out: bytearray) -> int:
     ip_end = n - (MIN_SEARCH_LEN - 1)
     table = [_EMPTY] * (D_MASK + 1)
     append = out.append
-    ii = 0                      # first pending literal
-    positions = zip(range(4, ip_end), islice(hashes, 4, ip_end))
+    ii = 0  # first pending literal
+    positions = zip(range(4, ip_end), islice(hashes, 4, ip_end), strict=False)
 
     for ip, h in positions:
         c = table[h]
@@ -252,8 +252,8 @@ def _extend(src: bytes, n: int, c: int, ip: int) -> int:
             return length
         if m > chunk:
             m = chunk
-        ahead = src[p:p + m]
-        behind = src[c + length:c + length + m]
+        ahead = src[p : p + m]
+        behind = src[c + length : c + length + m]
         if ahead != behind:
             x = int.from_bytes(ahead, "little") ^ int.from_bytes(behind, "little")
             return length + (((x & -x).bit_length() - 1) >> 3)

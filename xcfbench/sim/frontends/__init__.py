@@ -12,21 +12,32 @@ from xcfbench.sim.pages import PageCache
 
 __all__ = ["FRONTENDS", "FrontEnd", "create_frontend", "get_frontend_class", "register"]
 
+
 def get_frontend_class(name: str) -> type[FrontEnd]:
     try:
         return FRONTENDS[name]
     except KeyError:
-        raise InputError(f"unknown front end {name!r}: choose from"
-                         f" {', '.join(FRONTENDS)}") from None
+        raise InputError(
+            f"unknown front end {name!r}: choose from {', '.join(FRONTENDS)}"
+        ) from None
 
 
-def create_frontend(name: str, allocator: Allocator, arch: Arch, pages: PageCache, *,
-                    totalram_pages: int, **options: Any) -> FrontEnd:
+def create_frontend(
+    name: str,
+    allocator: Allocator,
+    arch: Arch,
+    pages: PageCache,
+    *,
+    totalram_pages: int,
+    **options: Any,
+) -> FrontEnd:
     cls = get_frontend_class(name)
     unknown = set(options) - set(cls.options)
     if unknown:
-        raise InputError(f"front end {cls.name} has no option {sorted(unknown)[0]!r}"
-                         f" (options: {', '.join(cls.options) or 'none'})")
+        raise InputError(
+            f"front end {cls.name} has no option {sorted(unknown)[0]!r}"
+            f" (options: {', '.join(cls.options) or 'none'})"
+        )
     return cls(allocator, arch, pages, totalram_pages=totalram_pages, **options)
 
 

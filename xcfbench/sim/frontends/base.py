@@ -31,22 +31,29 @@ from xcfbench.sim.pages import PageCache
 class FrontEnd:
     name: ClassVar[str]
     summary: ClassVar[str]
-    call: ClassVar[str]                       # the compressor call it makes
-    options: ClassVar[dict[str, Any]] = {}    # its own options with the kernel's defaults
-    kernel_allocators: ClassVar[tuple[str, ...]] = ()   # pairings the kernel had
+    call: ClassVar[str]  # the compressor call it makes
+    options: ClassVar[dict[str, Any]] = {}  # its own options with the kernel's defaults
+    kernel_allocators: ClassVar[tuple[str, ...]] = ()  # pairings the kernel had
 
-    def __init__(self, allocator: Allocator, arch: Arch, pages: PageCache, *,
-                 totalram_pages: int, **options: Any) -> None:
+    def __init__(
+        self,
+        allocator: Allocator,
+        arch: Arch,
+        pages: PageCache,
+        *,
+        totalram_pages: int,
+        **options: Any,
+    ) -> None:
         self.alloc = allocator
         self.arch = arch
         self.pages = pages
         self.totalram_pages = totalram_pages
         # What every front end counts; the run's headline figures come from these.
-        self.succ_puts = 0           # pages stored
-        self.failed_puts = 0         # pages refused (they went to the swap device)
-        self.rejects: dict[str, int] = {}    # refusals by reason, under kernel names
-        self.compr_data_size = 0     # sum of compressed lengths of the stored pages
-        self.hdr_size = 0            # bytes the front end adds to every object
+        self.succ_puts = 0  # pages stored
+        self.failed_puts = 0  # pages refused (they went to the swap device)
+        self.rejects: dict[str, int] = {}  # refusals by reason, under kernel names
+        self.compr_data_size = 0  # sum of compressed lengths of the stored pages
+        self.hdr_size = 0  # bytes the front end adds to every object
 
     def store(self, slot: int, key: Hashable) -> bool:
         raise NotImplementedError

@@ -35,15 +35,14 @@ from xcfbench.sim.arch import PAGE_SIZE, Arch
 from xcfbench.sim.frontends.base import FrontEnd, register
 from xcfbench.sim.pages import PageCache
 
-ZV_MAX_ZSIZE_LIMIT = PAGE_SIZE // 8 * 7      # 3584: the largest value sysfs accepts
+ZV_MAX_ZSIZE_LIMIT = PAGE_SIZE // 8 * 7  # 3584: the largest value sysfs accepts
 ZV_DEFAULT_MAX_ZSIZE = PAGE_SIZE // 8 * 7
-ZV_DEFAULT_MAX_MEAN_ZSIZE = PAGE_SIZE // 8 * 5   # 2560 in 3.1; the letter set 3584
+ZV_DEFAULT_MAX_MEAN_ZSIZE = PAGE_SIZE // 8 * 5  # 2560 in 3.1; the letter set 3584
 ZV_DEFAULT_POLICY_PERCENT = 75
 ZVH_SENTINEL = 0x43214321
-ZV_CHUNK_SHIFT = 6                            # zv_*_dist_counts buckets of 64 bytes
-SWIZ_BITS = 4                                 # frontswap offset bits kept in the oid
-REJECT_REASONS = ("policy_percent_exceeded", "compress_poor", "mean_compress_poor",
-                  "zv_alloc_fail")
+ZV_CHUNK_SHIFT = 6  # zv_*_dist_counts buckets of 64 bytes
+SWIZ_BITS = 4  # frontswap offset bits kept in the oid
+REJECT_REASONS = ("policy_percent_exceeded", "compress_poor", "mean_compress_poor", "zv_alloc_fail")
 
 
 @register
@@ -51,27 +50,41 @@ class Zcache31(FrontEnd):
     name = "zcache"
     summary = "Linux 3.1 zcache persistent pool over frontswap (the 2011 seed)"
     call = "zcache"
-    options = {"zv_max_zsize": ZV_DEFAULT_MAX_ZSIZE,
-               "zv_max_mean_zsize": ZV_DEFAULT_MAX_MEAN_ZSIZE,
-               "policy_percent": ZV_DEFAULT_POLICY_PERCENT, "sentinels": True}
+    options = {
+        "zv_max_zsize": ZV_DEFAULT_MAX_ZSIZE,
+        "zv_max_mean_zsize": ZV_DEFAULT_MAX_MEAN_ZSIZE,
+        "policy_percent": ZV_DEFAULT_POLICY_PERCENT,
+        "sentinels": True,
+    }
     kernel_allocators = ("xvmalloc", "xcfmalloc", "xcfmalloc-v1")
 
-    def __init__(self, allocator: Allocator, arch: Arch, pages: PageCache | None = None, *,
-                 zv_max_zsize: int = ZV_DEFAULT_MAX_ZSIZE,
-                 zv_max_mean_zsize: int = ZV_DEFAULT_MAX_MEAN_ZSIZE,
-                 policy_percent: int = ZV_DEFAULT_POLICY_PERCENT,
-                 totalram_pages: int, sentinels: bool = True) -> None:
-        for knob, value in (("zv_max_zsize", zv_max_zsize),
-                            ("zv_max_mean_zsize", zv_max_mean_zsize)):
+    def __init__(
+        self,
+        allocator: Allocator,
+        arch: Arch,
+        pages: PageCache | None = None,
+        *,
+        zv_max_zsize: int = ZV_DEFAULT_MAX_ZSIZE,
+        zv_max_mean_zsize: int = ZV_DEFAULT_MAX_MEAN_ZSIZE,
+        policy_percent: int = ZV_DEFAULT_POLICY_PERCENT,
+        totalram_pages: int,
+        sentinels: bool = True,
+    ) -> None:
+        for knob, value in (
+            ("zv_max_zsize", zv_max_zsize),
+            ("zv_max_mean_zsize", zv_max_mean_zsize),
+        ):
             if not 1 <= value <= ZV_MAX_ZSIZE_LIMIT:
-                raise InputError(f"{knob} {value} is out of range: sysfs accepts"
-                                 f" 1..{ZV_MAX_ZSIZE_LIMIT}")
+                raise InputError(
+                    f"{knob} {value} is out of range: sysfs accepts 1..{ZV_MAX_ZSIZE_LIMIT}"
+                )
         if not 1 <= policy_percent <= 150:
-            raise InputError(f"zv_page_count_policy_percent {policy_percent} is out of range"
-                             " 1..150")
+            raise InputError(
+                f"zv_page_count_policy_percent {policy_percent} is out of range 1..150"
+            )
         self.alloc = allocator
         self.arch = arch
-        self.pages = pages                        # None: put() is called with lengths
+        self.pages = pages  # None: put() is called with lengths
         self.totalram_pages = totalram_pages
         self.zv_max_zsize = zv_max_zsize
         self.zv_max_mean_zsize = zv_max_mean_zsize
@@ -81,13 +94,13 @@ class Zcache31(FrontEnd):
         layout = "<I" + ("4x" if arch.sizeof_long == 8 else "") + "3QI" + ("I" if sentinels else "")
         self._hdr = struct.Struct(layout)
         self._sentinels = sentinels
-        self.handles: dict[int, object] = {}      # swap offset -> allocator handle
+        self.handles: dict[int, object] = {}  # swap offset -> allocator handle
         self.clens: dict[int, int] = {}
-        self.keys: dict[int, Hashable] = {}       # swap offset -> page key, with real bytes
+        self.keys: dict[int, Hashable] = {}  # swap offset -> page key, with real bytes
         self.curr_pers_pampd_count = 0
         self.succ_puts = self.failed_puts = self.flushes = 0
         self.rejects = dict.fromkeys(REJECT_REASONS, 0)
-        self.compr_data_size = 0                    # Σ clen of stored pages
+        self.compr_data_size = 0  # Σ clen of stored pages
         self.zv_curr_dist_counts = [0] * (PAGE_SIZE >> ZV_CHUNK_SHIFT)
         self.zv_cumul_dist_counts = [0] * (PAGE_SIZE >> ZV_CHUNK_SHIFT)
 
@@ -108,7 +121,7 @@ class Zcache31(FrontEnd):
         assert clen is not None, "the 3.1 lzo1x call never fails"
         stored = self.put(slot, clen, self.pages.compressed(key))
         if stored and self.pages.keep_compressed:
-            self.keys[slot] = key                 # check() reads the page back by it
+            self.keys[slot] = key  # check() reads the page back by it
         return stored
 
     def load(self, slot: int) -> bool:
@@ -126,12 +139,18 @@ class Zcache31(FrontEnd):
     def stats(self) -> dict[str, Any]:
         """frontswap's and zcache's debugfs/sysfs counters, under their 3.1 names."""
         return {
-            "frontswap": {"curr_pages": self.curr_pages, "succ_puts": self.succ_puts,
-                          "failed_puts": self.failed_puts, "flushes": self.flushes},
-            "zcache": {"curr_pers_pampd_count": self.curr_pers_pampd_count,
-                       "compress_poor": self.rejects["compress_poor"],
-                       "mean_compress_poor": self.rejects["mean_compress_poor"],
-                       "zv_page_count": self.alloc.pool_pages()},
+            "frontswap": {
+                "curr_pages": self.curr_pages,
+                "succ_puts": self.succ_puts,
+                "failed_puts": self.failed_puts,
+                "flushes": self.flushes,
+            },
+            "zcache": {
+                "curr_pers_pampd_count": self.curr_pers_pampd_count,
+                "compress_poor": self.rejects["compress_poor"],
+                "mean_compress_poor": self.rejects["mean_compress_poor"],
+                "zv_page_count": self.alloc.pool_pages(),
+            },
         }
 
     def check(self) -> int:
@@ -151,16 +170,19 @@ class Zcache31(FrontEnd):
     def put(self, offset: int, clen: int, data: bytes | None = None) -> bool:
         """Offer the page at swap offset; True if zcache stored it.  data (the compressed
         bytes) is written into the allocation when the allocator keeps real bytes."""
-        if offset in self.handles:                  # a dup put replaces the old copy
+        if offset in self.handles:  # a dup put replaces the old copy
             self.flush(offset)
         reason = None
         if self.curr_pers_pampd_count > self.policy_pages:
             reason = "policy_percent_exceeded"
         elif clen > self.zv_max_zsize:
             reason = "compress_poor"
-        elif (clen > self.zv_max_mean_zsize and self.curr_pers_pampd_count > 0
-              and self.alloc.pool_pages() * PAGE_SIZE // self.curr_pers_pampd_count
-              > self.zv_max_mean_zsize):
+        elif (
+            clen > self.zv_max_mean_zsize
+            and self.curr_pers_pampd_count > 0
+            and self.alloc.pool_pages() * PAGE_SIZE // self.curr_pers_pampd_count
+            > self.zv_max_mean_zsize
+        ):
             reason = "mean_compress_poor"
         else:
             size = clen + self.hdr_size
@@ -202,6 +224,6 @@ class Zcache31(FrontEnd):
         """The stored bytes (header, then compressed data) of a page; needs real storage.
         In 3.1 a frontswap get leaves the object in place."""
         data = self.alloc.read(self.handles[offset])
-        if data[:self.hdr_size] != self.header(offset):
+        if data[: self.hdr_size] != self.header(offset):
             raise AssertionError(f"zv_hdr of swap offset {offset} is corrupt")
-        return data[self.hdr_size:]
+        return data[self.hdr_size :]

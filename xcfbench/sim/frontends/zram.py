@@ -51,7 +51,7 @@ from xcfbench.sim.arch import PAGE_SIZE, Arch
 from xcfbench.sim.frontends.base import FrontEnd, register
 from xcfbench.sim.pages import PageCache
 
-SWAP_SLOTS_CACHE_SIZE = 64                     # SWAP_BATCH
+SWAP_SLOTS_CACHE_SIZE = 64  # SWAP_BATCH
 THRESHOLD_ACTIVATE = 5 * SWAP_SLOTS_CACHE_SIZE
 THRESHOLD_DEACTIVATE = 2 * SWAP_SLOTS_CACHE_SIZE
 MODES = ("swap", "block")
@@ -59,9 +59,17 @@ RECOMPRESS_TYPES = ("huge", "idle", "huge_idle")
 WRITEBACK_MODES = ("huge", "idle", "huge_idle", "incompressible")
 ZS_MIN_ALLOC_SIZE, ZS_SIZE_CLASS_DELTA, ZS_SIZE_CLASSES = 32, 16, 255
 
-MM_STAT_FIELDS = ("orig_data_size", "compr_data_size", "mem_used_total", "mem_limit",
-                  "mem_used_max", "same_pages", "pages_compacted", "huge_pages",
-                  "huge_pages_since")
+MM_STAT_FIELDS = (
+    "orig_data_size",
+    "compr_data_size",
+    "mem_used_total",
+    "mem_limit",
+    "mem_used_max",
+    "same_pages",
+    "pages_compacted",
+    "huge_pages",
+    "huge_pages_since",
+)
 IO_STAT_FIELDS = ("failed_reads", "failed_writes", "invalid_io", "notify_free")
 BD_STAT_FIELDS = ("bd_count", "bd_reads", "bd_writes")
 
@@ -91,8 +99,9 @@ def parse_recompress(spec: str | None) -> tuple[str, str | None, int, int] | Non
     words = spec.replace(",", " ").split()
     algo, rtype, threshold, max_pages = words[0], None, 0, 0
     if "=" in algo:
-        raise InputError(f"bad --recompress {spec!r}: expected ALGO first, then type=,"
-                         " threshold=, max_pages=")
+        raise InputError(
+            f"bad --recompress {spec!r}: expected ALGO first, then type=, threshold=, max_pages="
+        )
     for word in words[1:]:
         key, _, value = word.partition("=")
         if key == "type" and value in RECOMPRESS_TYPES:
@@ -109,8 +118,10 @@ def parse_recompress(spec: str | None) -> tuple[str, str | None, int, int] | Non
                 else:
                     max_pages = n
                 continue
-        raise InputError(f"bad --recompress parameter {word!r}: expected"
-                         " type=huge|idle|huge_idle, threshold=BYTES or max_pages=N")
+        raise InputError(
+            f"bad --recompress parameter {word!r}: expected"
+            " type=huge|idle|huge_idle, threshold=BYTES or max_pages=N"
+        )
     return algo, rtype, threshold, max_pages
 
 
@@ -125,8 +136,8 @@ def lookup_class_index(alloc: Allocator, size: int) -> int:
 
 class _Slot:
     """struct zram_table_entry: handle + size, or SAME + value, or WB + block; flags."""
-    __slots__ = ("handle", "size", "same", "wb", "huge", "idle", "incompressible", "prio",
-                 "key")
+
+    __slots__ = ("handle", "size", "same", "wb", "huge", "idle", "incompressible", "prio", "key")
 
     def __init__(self) -> None:
         self.handle: Any = None
@@ -143,50 +154,73 @@ class Zram(FrontEnd):
     name = "zram"
     summary = "Linux 6.12 zram: swap device under the 6.12 swap layer, or a block device"
     call = "zram"
-    options = {"mode": "swap", "mem_limit": 0, "recompress": None, "writeback": None,
-               "writeback_limit": None, "cpus": 1, "swap_size": 0, "free_batch": True}
+    options = {
+        "mode": "swap",
+        "mem_limit": 0,
+        "recompress": None,
+        "writeback": None,
+        "writeback_limit": None,
+        "cpus": 1,
+        "swap_size": 0,
+        "free_batch": True,
+    }
     kernel_allocators = ("zsmalloc", "zsmalloc-legacy")
-    failed_write_stays_resident = True     # swap mode: a write error re-dirties the page
+    failed_write_stays_resident = True  # swap mode: a write error re-dirties the page
 
-    def __init__(self, allocator: Allocator, arch: Arch, pages: PageCache, *,
-                 totalram_pages: int, mode: str = "swap", mem_limit: int = 0,
-                 recompress: str | None = None, writeback: str | None = None,
-                 writeback_limit: int | None = None, cpus: int = 1, swap_size: int = 0,
-                 free_batch: bool = True) -> None:
+    def __init__(
+        self,
+        allocator: Allocator,
+        arch: Arch,
+        pages: PageCache,
+        *,
+        totalram_pages: int,
+        mode: str = "swap",
+        mem_limit: int = 0,
+        recompress: str | None = None,
+        writeback: str | None = None,
+        writeback_limit: int | None = None,
+        cpus: int = 1,
+        swap_size: int = 0,
+        free_batch: bool = True,
+    ) -> None:
         super().__init__(allocator, arch, pages, totalram_pages=totalram_pages)
         if mode not in MODES:
             raise InputError(f"bad zram mode {mode!r}: choose swap or block")
         if not isinstance(mem_limit, int) or isinstance(mem_limit, bool) or mem_limit < 0:
             raise InputError(f"bad --mem-limit {mem_limit!r}: bytes, 0 for none")
         if writeback is not None and writeback not in WRITEBACK_MODES:
-            raise InputError(f"bad --writeback {writeback!r}: choose from"
-                             f" {', '.join(WRITEBACK_MODES)}")
-        if writeback_limit is not None and (not isinstance(writeback_limit, int)
-                                            or writeback_limit < 0):
+            raise InputError(
+                f"bad --writeback {writeback!r}: choose from {', '.join(WRITEBACK_MODES)}"
+            )
+        if writeback_limit is not None and (
+            not isinstance(writeback_limit, int) or writeback_limit < 0
+        ):
             raise InputError(f"bad --writeback-limit {writeback_limit!r}: pages, 0 or more")
         if not isinstance(cpus, int) or cpus < 1:
             raise InputError(f"bad --cpus {cpus!r}: at least 1")
         if not isinstance(swap_size, int) or swap_size < 0:
             raise InputError(f"bad --swap-size {swap_size!r}")
         self.mode = mode
-        self.limit_pages = -(-mem_limit // PAGE_SIZE)          # PAGE_ALIGN(bytes) >> 12
+        self.limit_pages = -(-mem_limit // PAGE_SIZE)  # PAGE_ALIGN(bytes) >> 12
         self.recomp = parse_recompress(recompress)
         self._recomp_pages: PageCache | None = None
         if self.recomp is not None:
             from xcfbench.sim.compressors import create_compressor, get_compressor_class
+
             calls = get_compressor_class(self.recomp[0]).calls
-            comp = create_compressor(self.recomp[0], call="zram" if "zram" in calls
-                                     else calls[0])
+            comp = create_compressor(self.recomp[0], call="zram" if "zram" in calls else calls[0])
             self._recomp_pages = PageCache(pages.page_of, comp)
             hcs = self.huge_class_size
             if self.recomp[2] and self.recomp[2] >= hcs:
-                raise InputError(f"bad --recompress threshold={self.recomp[2]}: must be"
-                                 f" below huge_class_size ({hcs})")
+                raise InputError(
+                    f"bad --recompress threshold={self.recomp[2]}: must be"
+                    f" below huge_class_size ({hcs})"
+                )
         self.writeback_mode = writeback
-        self.writeback_limit = writeback_limit        # None: writeback_limit_enable off
+        self.writeback_limit = writeback_limit  # None: writeback_limit_enable off
         self.cpus = cpus
         swap_pages = (swap_size or totalram_pages * PAGE_SIZE) // PAGE_SIZE
-        self.total_swap_pages = max(swap_pages - 1, 0)     # page 0: the mkswap header
+        self.total_swap_pages = max(swap_pages - 1, 0)  # page 0: the mkswap header
         self.free_batch = free_batch
         # the device table: zram slot index -> entry; swap mode maps slots to indexes
         self.table: dict[int, _Slot] = {}
@@ -195,7 +229,7 @@ class Zram(FrontEnd):
         self.zeromap: set[int] = set()
         self.slots_ret: list[int] = []
         self.cache_active = True
-        self.swap_used = 0                    # slots allocated (incl. awaiting free)
+        self.swap_used = 0  # slots allocated (incl. awaiting free)
         self.bd_blocks: set[int] = set()
         self._next_block = 1
         # counters, kernel names
@@ -274,7 +308,7 @@ class Zram(FrontEnd):
         pages = self.pages
         if self.mode == "swap" and pages.same_filled(key) == 0:
             idx = self._index(slot, create=True)
-            self.zeromap.add(idx)                   # swap_writepage: no zram call
+            self.zeromap.add(idx)  # swap_writepage: no zram call
             self.swpout_zero += 1
             return True
         idx = self._index(slot, create=True)
@@ -305,7 +339,7 @@ class Zram(FrontEnd):
                 clen = PAGE_SIZE
             handle = self.alloc.malloc(clen)
             if handle is None:
-                self.writestall += 1                 # the GFP_NOIO retry fails alike
+                self.writestall += 1  # the GFP_NOIO retry fails alike
                 handle = self.alloc.malloc(clen)
                 if handle is None:
                     return self._fail("alloc_fail")
@@ -398,8 +432,9 @@ class Zram(FrontEnd):
             e = self.table[idx]
             if e.same is not None or e.wb is not None or e.incompressible or e.prio:
                 continue
-            if (rtype in ("huge", "huge_idle") and not e.huge) or \
-                    (rtype in ("idle", "huge_idle") and not e.idle):
+            if (rtype in ("huge", "huge_idle") and not e.huge) or (
+                rtype in ("idle", "huge_idle") and not e.idle
+            ):
                 continue
             if max_pages and done >= max_pages:
                 break
@@ -410,12 +445,12 @@ class Zram(FrontEnd):
             class_old = lookup_class_index(self.alloc, e.size)
             new = self._recomp_pages.clen(e.key)
             if new is None:
-                break                               # a backend error ends the pass
+                break  # a backend error ends the pass
             if lookup_class_index(self.alloc, new) >= class_old:
-                e.incompressible = True             # the only secondary was tried
+                e.incompressible = True  # the only secondary was tried
                 continue
             if threshold and new >= threshold:
-                continue                            # smaller class, above threshold: keep
+                continue  # smaller class, above threshold: keep
             handle = self.alloc.malloc(new)
             if handle is None:
                 break
@@ -438,9 +473,11 @@ class Zram(FrontEnd):
             e = self.table[idx]
             if e.same is not None or e.wb is not None:
                 continue
-            if (mode in ("huge", "huge_idle") and not e.huge) or \
-                    (mode in ("idle", "huge_idle") and not e.idle) or \
-                    (mode == "incompressible" and not e.incompressible):
+            if (
+                (mode in ("huge", "huge_idle") and not e.huge)
+                or (mode in ("idle", "huge_idle") and not e.idle)
+                or (mode == "incompressible" and not e.incompressible)
+            ):
                 continue
             if self.writeback_limit is not None and self.writeback_limit == 0:
                 break
@@ -460,35 +497,58 @@ class Zram(FrontEnd):
 
     # -- statistics ------------------------------------------------------------------------------
     def mm_stat(self) -> dict[str, int]:
-        return {"orig_data_size": self.pages_stored * PAGE_SIZE,
-                "compr_data_size": self.compr_data_size,
-                "mem_used_total": self.alloc.pool_pages() * PAGE_SIZE,
-                "mem_limit": self.limit_pages * PAGE_SIZE,
-                "mem_used_max": self.max_used_pages * PAGE_SIZE,
-                "same_pages": self.same_pages,
-                "pages_compacted": self.pages_compacted,
-                "huge_pages": self.huge_pages,
-                "huge_pages_since": self.huge_pages_since}
+        return {
+            "orig_data_size": self.pages_stored * PAGE_SIZE,
+            "compr_data_size": self.compr_data_size,
+            "mem_used_total": self.alloc.pool_pages() * PAGE_SIZE,
+            "mem_limit": self.limit_pages * PAGE_SIZE,
+            "mem_used_max": self.max_used_pages * PAGE_SIZE,
+            "same_pages": self.same_pages,
+            "pages_compacted": self.pages_compacted,
+            "huge_pages": self.huge_pages,
+            "huge_pages_since": self.huge_pages_since,
+        }
 
     def stats(self) -> dict[str, Any]:
         mm = self.mm_stat()
-        io = {"failed_reads": self.failed_reads, "failed_writes": self.failed_writes,
-              "invalid_io": 0, "notify_free": self.notify_free}
-        bd = {"bd_count": len(self.bd_blocks), "bd_reads": self.bd_reads,
-              "bd_writes": self.bd_writes}
+        io = {
+            "failed_reads": self.failed_reads,
+            "failed_writes": self.failed_writes,
+            "invalid_io": 0,
+            "notify_free": self.notify_free,
+        }
+        bd = {
+            "bd_count": len(self.bd_blocks),
+            "bd_reads": self.bd_reads,
+            "bd_writes": self.bd_writes,
+        }
         dbg = {"writestall": self.writestall, "miss_free": self.miss_free}
         out: dict[str, Any] = {
-            "mm_stat": mm, "io_stat": io, "bd_stat": bd, "debug_stat": dbg,
-            "lines": {"mm_stat": mm_stat_line(mm), "io_stat": io_stat_line(io),
-                      "bd_stat": bd_stat_line(bd), "debug_stat": debug_stat_text(dbg)},
-            "zramctl": {"ALGORITHM": self.pages.compressor.name,
-                        "DATA": mm["orig_data_size"], "COMPR": mm["compr_data_size"],
-                        "TOTAL": mm["mem_used_total"], "ZERO-PAGES": mm["same_pages"]},
-            "zram": {"mode": self.mode, "huge_class_size": self.huge_class_size,
-                     "recompressed": self.recompressed,
-                     "pending_frees": len(self.slots_ret),
-                     "free_cache_active": self.cache_active,
-                     "writeback_limit": self.writeback_limit},
+            "mm_stat": mm,
+            "io_stat": io,
+            "bd_stat": bd,
+            "debug_stat": dbg,
+            "lines": {
+                "mm_stat": mm_stat_line(mm),
+                "io_stat": io_stat_line(io),
+                "bd_stat": bd_stat_line(bd),
+                "debug_stat": debug_stat_text(dbg),
+            },
+            "zramctl": {
+                "ALGORITHM": self.pages.compressor.name,
+                "DATA": mm["orig_data_size"],
+                "COMPR": mm["compr_data_size"],
+                "TOTAL": mm["mem_used_total"],
+                "ZERO-PAGES": mm["same_pages"],
+            },
+            "zram": {
+                "mode": self.mode,
+                "huge_class_size": self.huge_class_size,
+                "recompressed": self.recompressed,
+                "pending_frees": len(self.slots_ret),
+                "free_cache_active": self.cache_active,
+                "writeback_limit": self.writeback_limit,
+            },
         }
         if self.mode == "swap":
             out["vmstat"] = {"swpout_zero": self.swpout_zero, "swpin_zero": self.swpin_zero}

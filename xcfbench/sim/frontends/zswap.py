@@ -43,9 +43,15 @@ from xcfbench.sim.frontends.base import FrontEnd, register
 from xcfbench.sim.pages import PageCache
 
 MAX_RECLAIM_RETRIES = 16
-REJECTS = ("reject_reclaim_fail", "reject_compress_fail", "reject_compress_poor",
-           "reject_alloc_fail", "reject_kmemcache_fail", "reject_memcg_limit",
-           "reject_pool_full")
+REJECTS = (
+    "reject_reclaim_fail",
+    "reject_compress_fail",
+    "reject_compress_poor",
+    "reject_alloc_fail",
+    "reject_kmemcache_fail",
+    "reject_memcg_limit",
+    "reject_pool_full",
+)
 SHRINK_WORKER = ("sync", "off")
 
 
@@ -54,17 +60,31 @@ class Zswap(FrontEnd):
     name = "zswap"
     summary = "Linux 6.12 zswap: pool limit with hysteresis, LRU writeback, memcg charging"
     call = "zswap"
-    options = {"max_pool_percent": 20, "accept_threshold_percent": 90, "zswap_max": None,
-               "shrink_worker": "sync"}
+    options = {
+        "max_pool_percent": 20,
+        "accept_threshold_percent": 90,
+        "zswap_max": None,
+        "shrink_worker": "sync",
+    }
     kernel_allocators = ("zsmalloc", "zbud", "z3fold")
 
-    def __init__(self, allocator: Allocator, arch: Arch, pages: PageCache, *,
-                 totalram_pages: int, max_pool_percent: int = 20,
-                 accept_threshold_percent: int = 90, zswap_max: int | None = None,
-                 shrink_worker: str = "sync") -> None:
+    def __init__(
+        self,
+        allocator: Allocator,
+        arch: Arch,
+        pages: PageCache,
+        *,
+        totalram_pages: int,
+        max_pool_percent: int = 20,
+        accept_threshold_percent: int = 90,
+        zswap_max: int | None = None,
+        shrink_worker: str = "sync",
+    ) -> None:
         super().__init__(allocator, arch, pages, totalram_pages=totalram_pages)
-        for flag, value in (("--max-pool-percent", max_pool_percent),
-                            ("--accept-threshold", accept_threshold_percent)):
+        for flag, value in (
+            ("--max-pool-percent", max_pool_percent),
+            ("--accept-threshold", accept_threshold_percent),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
                 raise InputError(f"bad {flag} {value!r}: a percentage 0..100")
         if zswap_max is not None and (not isinstance(zswap_max, int) or zswap_max < 0):
@@ -76,8 +96,8 @@ class Zswap(FrontEnd):
         self.zswap_max_pages = None if zswap_max is None else zswap_max // PAGE_SIZE
         self.shrink_worker_mode = shrink_worker
         self.full = False
-        self.entries: dict[int, tuple[Any, int]] = {}      # slot -> (handle, length)
-        self.lru: OrderedDict[int, bool] = OrderedDict()   # slot -> referenced, head first
+        self.entries: dict[int, tuple[Any, int]] = {}  # slot -> (handle, length)
+        self.lru: OrderedDict[int, bool] = OrderedDict()  # slot -> referenced, head first
         self.zeromap: set[int] = set()
         self.rejects = dict.fromkeys(REJECTS, 0)
         self.pool_limit_hit = 0
@@ -85,7 +105,7 @@ class Zswap(FrontEnd):
         self.zswpout = self.zswpin = self.zswpwb = 0
         self.swpout_zero = self.swpin_zero = 0
         self.pswpout = 0
-        self.zswap_b = 0                                   # MEMCG_ZSWAP_B
+        self.zswap_b = 0  # MEMCG_ZSWAP_B
         self.shrink_worker_runs = 0
 
     # -- helpers -------------------------------------------------------------------------------
@@ -109,7 +129,7 @@ class Zswap(FrontEnd):
             self.lru[slot] = False
             self.lru.move_to_end(slot)
             return -11
-        self._free_entry(slot)                      # zswap_writeback_entry
+        self._free_entry(slot)  # zswap_writeback_entry
         self.written_back_pages += 1
         self.zswpwb += 1
         return 0
@@ -120,7 +140,7 @@ class Zswap(FrontEnd):
         while self.alloc.pool_pages() > self.thr_pages:
             ret = self.shrink_memcg()
             if ret == -2:
-                failures += 1                        # a pass that made no attempt
+                failures += 1  # a pass that made no attempt
             elif ret:
                 failures += 1
             if failures == MAX_RECLAIM_RETRIES:
@@ -131,7 +151,7 @@ class Zswap(FrontEnd):
             self.rejects[reason] += 1
         if self.full and self.shrink_worker_mode == "sync":
             self.shrink_worker()
-        self._free_entry(slot)                       # stale data never written back
+        self._free_entry(slot)  # stale data never written back
         self.failed_puts += 1
         self.pswpout += 1
         return False
@@ -202,29 +222,44 @@ class Zswap(FrontEnd):
 
     def stats(self) -> dict[str, Any]:
         pool = self.alloc.pool_pages()
-        debugfs = {"pool_limit_hit": self.pool_limit_hit,
-                   "pool_total_size": pool * PAGE_SIZE,
-                   "reject_alloc_fail": self.rejects["reject_alloc_fail"],
-                   "reject_compress_fail": self.rejects["reject_compress_fail"],
-                   "reject_compress_poor": self.rejects["reject_compress_poor"],
-                   "reject_kmemcache_fail": self.rejects["reject_kmemcache_fail"],
-                   "reject_reclaim_fail": self.rejects["reject_reclaim_fail"],
-                   "stored_pages": len(self.entries),
-                   "written_back_pages": self.written_back_pages}
+        debugfs = {
+            "pool_limit_hit": self.pool_limit_hit,
+            "pool_total_size": pool * PAGE_SIZE,
+            "reject_alloc_fail": self.rejects["reject_alloc_fail"],
+            "reject_compress_fail": self.rejects["reject_compress_fail"],
+            "reject_compress_poor": self.rejects["reject_compress_poor"],
+            "reject_kmemcache_fail": self.rejects["reject_kmemcache_fail"],
+            "reject_reclaim_fail": self.rejects["reject_reclaim_fail"],
+            "stored_pages": len(self.entries),
+            "written_back_pages": self.written_back_pages,
+        }
         return {
             "zswap": debugfs,
-            "memory.stat": {"zswap": self.zswap_b, "zswapped": len(self.entries) * PAGE_SIZE,
-                            "zswpout": self.zswpout, "zswpin": self.zswpin,
-                            "zswpwb": self.zswpwb},
+            "memory.stat": {
+                "zswap": self.zswap_b,
+                "zswapped": len(self.entries) * PAGE_SIZE,
+                "zswpout": self.zswpout,
+                "zswpin": self.zswpin,
+                "zswpwb": self.zswpwb,
+            },
             "meminfo": {"Zswap": pool * 4, "Zswapped": len(self.entries) * 4},
-            "vmstat": {"zswpin": self.zswpin, "zswpout": self.zswpout, "zswpwb": self.zswpwb,
-                       "swpout_zero": self.swpout_zero, "swpin_zero": self.swpin_zero,
-                       "pswpout": self.pswpout},
-            "limits": {"max_pages": self.max_pages, "thr_pages": self.thr_pages,
-                       "full": self.full, "zswap_max_pages": self.zswap_max_pages,
-                       "shrink_worker_runs": self.shrink_worker_runs,
-                       "rejected_while_full": self.rejects["reject_pool_full"],
-                       "rejected_memcg_limit": self.rejects["reject_memcg_limit"]},
+            "vmstat": {
+                "zswpin": self.zswpin,
+                "zswpout": self.zswpout,
+                "zswpwb": self.zswpwb,
+                "swpout_zero": self.swpout_zero,
+                "swpin_zero": self.swpin_zero,
+                "pswpout": self.pswpout,
+            },
+            "limits": {
+                "max_pages": self.max_pages,
+                "thr_pages": self.thr_pages,
+                "full": self.full,
+                "zswap_max_pages": self.zswap_max_pages,
+                "shrink_worker_runs": self.shrink_worker_runs,
+                "rejected_while_full": self.rejects["reject_pool_full"],
+                "rejected_memcg_limit": self.rejects["reject_memcg_limit"],
+            },
         }
 
     def check(self) -> int:
