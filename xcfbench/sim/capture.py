@@ -164,7 +164,7 @@ def frozen(pids: list[int], enabled: bool = True) -> Iterator[None]:
                 continue
             os.kill(pid, signal.SIGSTOP)
             stopped.append(pid)
-        deadline = time.monotonic() + 10.0   # a loaded machine delivers SIGSTOP late
+        deadline = time.monotonic() + 10.0  # a loaded machine delivers SIGSTOP late
         for pid in pids:  # wait until each is stopped (state T), briefly
             while time.monotonic() < deadline:
                 try:
