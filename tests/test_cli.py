@@ -9,9 +9,8 @@ import sys
 import pytest
 from click.testing import CliRunner
 
+from tests.helpers import TRACES
 from xcfbench.cli import cli, main
-
-from .conftest import TRACES
 
 SMALL = ["--size", "8M", "--limit", "4M", "--quiet"]
 

@@ -15,20 +15,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from tests.helpers import GOLDEN, TRACES, assert_golden
 from xcfbench.cli import cli
 from xcfbench.output.formats import render_document
 from xcfbench.output.values import cell, human, signed
 
-from .conftest import TRACES
-
-GOLDEN = Path(__file__).parent / "golden"
-UPDATE = os.environ.get("XCFBENCH_UPDATE_GOLDEN") == "1"
 SMALL = ["--size", "8M", "--limit", "4M", "--compressor", "lzo1x-1-linux31", "--quiet"]
 RUN = ["run", "--alloc", "xvmalloc", "--fill", "zero", *SMALL]
 COMPARE = ["compare", "--alloc", "xvmalloc,ideal", "--fill", "zero", *SMALL]
@@ -39,16 +34,6 @@ def invoke(args: list[str]) -> str:
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 0, (res.output, res.exception)
     return res.stdout
-
-
-def assert_golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if UPDATE:
-        GOLDEN.mkdir(exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    assert path.exists(), f"no golden file {path}; run with XCFBENCH_UPDATE_GOLDEN=1"
-    expected = path.read_text(encoding="utf-8")
-    assert text == expected, f"{name} differs from its golden file"
 
 
 @pytest.mark.parametrize(

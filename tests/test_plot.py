@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
+from tests.helpers import GOLDEN
 from xcfbench.cli import cli
 from xcfbench.output.plot import prepare
 from xcfbench.results.compare import load_sources
-
-from .test_formats import GOLDEN
 
 SMALL = ["--size", "8M", "--limit", "4M", "--quiet"]
 
@@ -104,7 +103,7 @@ def test_plot_refuses_replays_and_unknown_kinds():
 
 
 def test_classes_of_a_zsmalloc_replay(tmp_path):
-    from .conftest import TRACES
+    from tests.helpers import TRACES
 
     doc = tmp_path / "replay.json"
     res = CliRunner().invoke(

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.helpers import load_trace, reference_cases
 from xcfbench.sim.allocators import REGISTRY
 from xcfbench.sim.arch import get_arch
 from xcfbench.sim.trace import replay
-
-from .conftest import load_trace, reference_cases
 
 FIELDS = (
     "pool_pages",
@@ -42,6 +41,7 @@ def test_replay_matches_kernel(trace, alloc, arch, expected):
 @pytest.mark.parametrize(
     "alloc", ["xvmalloc", "xcfmalloc", "xcfmalloc-v1", "zsmalloc", "zbud", "z3fold", "zblock"]
 )
+@pytest.mark.slow
 def test_verify_keeps_every_byte(trace, alloc):
     """With real page buffers every object reads back intact (after compaction too), and
     the accounting is the same as without them."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 
-from .conftest import REFERENCE
+from tests.helpers import REFERENCE
 
 
 def _manifest() -> dict[str, str]:

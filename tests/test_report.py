@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tests.helpers import GOLDEN, assert_golden
 from xcfbench.cli import cli
 from xcfbench.errors import InputError
 from xcfbench.results.compare import (
@@ -29,8 +30,6 @@ from xcfbench.results.compare import (
     thresholds_for,
 )
 from xcfbench.results.metrics import METRICS
-
-from .test_formats import GOLDEN, assert_golden
 
 RUN_DOC = GOLDEN / "run-xvmalloc-zero.json"
 COMPARE_DOC = GOLDEN / "compare-zero.json"

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.helpers import load_trace
 from xcfbench.errors import InputError
 from xcfbench.sim.trace import FREE, format_trace, parse_trace
 from xcfbench.sim.tracegen import generate, parameters
-
-from .conftest import load_trace
 
 
 @pytest.mark.parametrize(

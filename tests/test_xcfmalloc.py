@@ -18,14 +18,13 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from tests.helpers import load_trace
 from xcfbench.errors import InputError
 from xcfbench.sim import tracegen
 from xcfbench.sim.allocators import canonical_name, create
 from xcfbench.sim.allocators.xcfmalloc import SENTINEL, XcfMalloc, XcfMallocV1
 from xcfbench.sim.arch import I386, PAGE_SIZE, X86_64
 from xcfbench.sim.trace import Trace, replay
-
-from .conftest import load_trace
 
 RULES = {"v2": "xcfmalloc", "v1": "xcfmalloc-v1"}
 

@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from tests.helpers import load_trace
 from xcfbench.sim.allocators import create, get_allocator_class
 from xcfbench.sim.allocators.xvmalloc import (
     NUM_FREE_LISTS,
@@ -30,8 +31,6 @@ from xcfbench.sim.allocators.xvmalloc import (
 )
 from xcfbench.sim.arch import I386, PAGE_SIZE, X86_64
 from xcfbench.sim.trace import Trace, replay
-
-from .conftest import load_trace
 
 ARCHES = [pytest.param(I386, id="i386"), pytest.param(X86_64, id="x86_64")]
 

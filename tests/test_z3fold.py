@@ -13,13 +13,11 @@ from __future__ import annotations
 import pytest
 from hypothesis import strategies as st
 
+from tests.helpers import load_trace, make_allocator_machine, reference
 from xcfbench.errors import InputError
 from xcfbench.sim.allocators import create
 from xcfbench.sim.arch import I386, PAGE_SIZE, X86_64, get_arch
 from xcfbench.sim.trace import replay
-
-from .conftest import load_trace, reference
-from .test_zbud import make_allocator_machine
 
 ARCHES = (I386, X86_64)
 CHUNK = 64

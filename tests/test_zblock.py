@@ -11,6 +11,7 @@ import math
 import pytest
 from hypothesis import strategies as st
 
+from tests.helpers import make_allocator_machine
 from xcfbench.errors import InputError
 from xcfbench.sim.allocators import create
 from xcfbench.sim.allocators.zblock import (
@@ -21,8 +22,6 @@ from xcfbench.sim.allocators.zblock import (
     slot_size,
 )
 from xcfbench.sim.arch import I386, PAGE_SIZE, X86_64
-
-from .test_zbud import make_allocator_machine
 
 # The spec's "derived final block table": (slots, pages) -> slot bytes.
 SPEC_TABLE = [

@@ -11,87 +11,14 @@ make_allocator_machine() is shared with test_z3fold.py and test_zblock.py.
 from __future__ import annotations
 
 import pytest
-from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from tests.helpers import make_allocator_machine
 from xcfbench.sim.allocators import create
 from xcfbench.sim.allocators.zbud import MAX_ALLOC_SIZE, NCHUNKS, Zbud
 from xcfbench.sim.arch import I386, PAGE_SIZE, X86_64
-from xcfbench.sim.trace import object_bytes
 
 ARCHES = (I386, X86_64)
-
-
-def make_allocator_machine(name, arch, sizes, options=None, flush=None):
-    """A hypothesis state machine driving allocator `name` with store=True next to a
-    store=False twin.  Checked at every step: refusals and page counts agree between the
-    two, every live object reads back its own bytes (so no two live objects overlap),
-    and check() holds; at the end, freeing everything returns the pool to 0 pages
-    (after flush(alloc), if given)."""
-    options = options or {}
-
-    class AllocatorMachine(RuleBasedStateMachine):
-        def __init__(self):
-            super().__init__()
-            self.alloc = create(name, arch, store=True, **options)
-            self.twin = create(name, arch, store=False, **options)
-            self.live = {}  # handle -> (bytes, twin handle)
-            self.serial = 0
-
-        @rule(size=sizes)
-        def malloc(self, size):
-            handle = self.alloc.malloc(size)
-            twin = self.twin.malloc(size)
-            assert (handle is None) == (twin is None)
-            if handle is None:
-                return
-            assert handle not in self.live
-            self.serial += 1
-            data = object_bytes(self.serial, size)
-            self.alloc.write(handle, data)
-            self.live[handle] = (data, twin)
-
-        @precondition(lambda self: self.live)
-        @rule(data=st.data())
-        def free(self, data):
-            handle = data.draw(st.sampled_from(sorted(self.live)))
-            expected, twin = self.live.pop(handle)
-            assert self.alloc.read(handle) == expected
-            self.alloc.free(handle)
-            self.twin.free(twin)
-
-        @invariant()
-        def same_accounting(self):
-            assert self.alloc.pool_pages() == self.twin.pool_pages()
-            assert self.alloc.pages_held() == self.twin.pages_held()
-
-        @invariant()
-        def bytes_intact(self):
-            for handle, (expected, _) in self.live.items():
-                assert self.alloc.read(handle) == expected
-
-        @invariant()
-        def consistent(self):
-            self.alloc.check()
-
-        def teardown(self):
-            for handle, (expected, twin) in list(self.live.items()):
-                assert self.alloc.read(handle) == expected
-                self.alloc.free(handle)
-                self.twin.free(twin)
-            self.live.clear()
-            if flush is not None:
-                flush(self.alloc)
-                flush(self.twin)
-            self.alloc.check()
-            assert self.alloc.pool_pages() == 0
-            assert self.twin.pool_pages() == 0
-
-    AllocatorMachine.TestCase.settings = settings(
-        max_examples=60, stateful_step_count=40, deadline=None
-    )
-    return AllocatorMachine
 
 
 def zbud(store=False):

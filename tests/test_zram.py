@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from tests.helpers import sized_class, sized_pages
 from tests.helpers_compressors import pages_data, register_table, sizes
 from xcfbench.errors import InputError
 from xcfbench.sim.arch import X86_64
@@ -119,45 +120,6 @@ def test_reference_pages_other_chain_sizes(monkeypatch, chain_size):
 
 
 # -- rules, with pages whose first two bytes say their compressed length -----------------
-
-
-def sized_class(name: str = "sized", recompress: dict[int, int] | None = None):
-    from xcfbench.sim.compressors.base import Compressor
-
-    class Sized(Compressor):
-        calls = ("zram", "zswap")
-        summary = "test: length in the page's first two bytes"
-
-        def size(self, page):
-            n = int.from_bytes(page[:2], "little")
-            if recompress is not None:
-                n = recompress.get(n, n)
-            return None if n == 0xFFFF else n
-
-        def compress(self, page):
-            n = self.size(page)
-            return None if n is None else bytes(n)
-
-        def version(self):
-            return "test"
-
-    Sized.name = name
-    return Sized
-
-
-def sized_pages(*lengths: int) -> bytes:
-    """Page i: length lengths[i]; rest distinct bytes (never same-filled).  A length of
-    0 gives the zero page; -1 a same-filled page of 0x5a5a..."""
-    out = []
-    for i, n in enumerate(lengths):
-        if n == 0:
-            out.append(bytes(4096))
-        elif n == -1:
-            out.append(b"\x5a" * 4096)
-        else:
-            body = bytes((i * 7 + j) % 251 for j in range(4094))
-            out.append(n.to_bytes(2, "little") + body)
-    return b"".join(out)
 
 
 def zram(monkeypatch, lengths, lines, recompress_map=None, **options):

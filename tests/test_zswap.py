@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from tests.test_zram import sized_class, sized_pages
+from tests.helpers import sized_class, sized_pages
 from xcfbench.cli import cli
 from xcfbench.sim.config import RunConfig
 from xcfbench.sim.engine import run
