@@ -54,7 +54,7 @@ def open_text_stream(path: str, what: str = "trace") -> TextIO:
         raise InputError(f"{what} {path!r} cannot be read: {e.strerror}") from None
     head = raw.read(6)
     raw.seek(0)
-    stream: IO[bytes]
+    stream: IO[bytes] | gzip.GzipFile  # GzipFile is a BufferedIOBase, not an IO[bytes]
     if head.startswith(GZIP_MAGIC):
         stream = gzip.GzipFile(fileobj=raw, mode="rb")
     elif head.startswith(XZ_MAGIC):
@@ -113,7 +113,7 @@ def atomic_text_output(path: str) -> Iterator[TextIO]:
     kind = compression_of(path)
     with atomic_open(path, "wb") as raw:
         if kind == "gz":
-            inner: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0)
+            inner: IO[bytes] | gzip.GzipFile = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0)
         elif kind == "xz":
             inner = lzma.LZMAFile(raw, "wb")
         elif kind == "zst":
@@ -124,7 +124,7 @@ def atomic_text_output(path: str) -> Iterator[TextIO]:
             )
         else:
             inner = raw
-        text = io.TextIOWrapper(inner, encoding="utf-8", newline="\n")  # type: ignore[arg-type]
+        text = io.TextIOWrapper(inner, encoding="utf-8", newline="\n")
         try:
             yield text
         finally:

@@ -32,7 +32,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterable, Iterator
-from typing import IO, BinaryIO
+from typing import IO, BinaryIO, Literal, overload
 
 from xcfbench.errors import InputError
 
@@ -98,6 +98,24 @@ def _open_checked(path: str, what: str, allow_fifo: bool) -> int:
         os.close(fd)
         raise
     return fd
+
+
+@overload
+def read_input(
+    path: str, what: str, binary: Literal[False] = False, limit: int = MAX_DOCUMENT_BYTES
+) -> str: ...
+
+
+@overload
+def read_input(
+    path: str, what: str, binary: Literal[True], limit: int = MAX_DOCUMENT_BYTES
+) -> bytes: ...
+
+
+@overload
+def read_input(
+    path: str, what: str, binary: bool = False, limit: int = MAX_DOCUMENT_BYTES
+) -> str | bytes: ...
 
 
 def read_input(
@@ -325,7 +343,7 @@ def atomic_open(
                 os.fchmod(fd, perms)  # exactly perms, whatever the umask or old file
             elif old_mode is not None:
                 os.fchmod(fd, old_mode)
-            with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+            with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as f:
                 yield f
                 f.flush()
                 os.fsync(f.fileno())

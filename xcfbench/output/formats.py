@@ -357,11 +357,12 @@ def comparison_csv(cmp: Comparison, report: CheckReport | None = None) -> str:
             m = METRICS[r.metric]
             row: list[Any] = [case.label, r.metric, m.unit, m.better, r.values[0]]
             for v, d in zip(r.values[1:], r.deltas[1:], strict=False):
+                assert d is not None  # only the reference, deltas[0], has no delta
                 row += [v, d.absolute, d.relative_pct, d.verdict]
             if report:
                 outcomes = gates.get((case.label, r.metric), [])
                 row += [
-                    ";".join(o.threshold.describe() for o in outcomes),
+                    ";".join(o.threshold.describe() for o in outcomes if o.threshold is not None),
                     any(o.failed for o in outcomes) if outcomes else None,
                 ]
             rows.append(row)
@@ -388,6 +389,7 @@ def comparison_markdown(cmp: Comparison, report: CheckReport | None = None) -> s
             row: list[Any] = [case.label if first else ""] if many else []
             row += [r.metric, human(r.values[0], m.unit)]
             for v, d in zip(r.values[1:], r.deltas[1:], strict=False):
+                assert d is not None  # only the reference, deltas[0], has no delta
                 verdict = f"**{d.verdict}**" if d.verdict == "worse" else d.verdict
                 row += [human(v, m.unit), signed(d.absolute), signed_pct(d.relative_pct), verdict]
             if report:

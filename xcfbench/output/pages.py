@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import JustifyMethod
 
 
 def json_line(obj: dict[str, Any]) -> str:
@@ -45,7 +48,7 @@ def summary_table(summary: dict[str, Any], title: str):
             " them"
         ),
     )
-    for col, just in (
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("compressor", "left"),
         ("mean size", "right"),
         ("ratio", "right"),
@@ -53,7 +56,8 @@ def summary_table(summary: dict[str, Any], title: str):
         ("zswap rejects", "right"),
         ("median", "right"),
         ("90th pct", "right"),
-    ):
+    )
+    for col, just in columns:
         t.add_column(col, justify=just)
     for c in summary["compressors"]:
         t.add_row(

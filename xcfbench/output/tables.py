@@ -11,10 +11,10 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from rich import box
-from rich.console import Console, Group, RenderableType
+from rich.console import Console, Group, JustifyMethod, RenderableType
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -102,6 +102,7 @@ def comparison_table(cmp: Comparison, report: CheckReport | None = None) -> Tabl
             cells: list = [case.label if first else ""] if many else []
             cells += [r.metric, human(r.values[0], m.unit)]
             for v, d in zip(r.values[1:], r.deltas[1:], strict=False):
+                assert d is not None  # only the reference, deltas[0], has no delta
                 style = VERDICT_STYLE[d.verdict]
                 cells += [
                     human(v, m.unit),
@@ -143,7 +144,7 @@ def summary_table(summary: Summary, title: str = "", statuses: list[str] | None 
     for n, row in enumerate(summary.rows):
         (*ids, curr, zv, desc, eff, delta, density, failed) = row
         colour = "dim" if delta is None or delta == 0 else ("green" if delta < 0 else "red")
-        cells = [
+        cells: list[RenderableType] = [
             *map(str, ids),
             human(curr),
             human(zv),
@@ -173,7 +174,7 @@ def reproduce_table(rows: Iterable[dict[str, Any]], note: str = "") -> Table:
         ("measured", "right"),
         ("difference", "right"),
     ):
-        t.add_column(name, justify=justify, no_wrap=True)
+        t.add_column(name, justify=cast("JustifyMethod", justify), no_wrap=True)  # left/right
     t.add_column("why it differs", ratio=1)
     for row in rows:
         last = len(row["figures"]) - 1

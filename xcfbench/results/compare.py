@@ -164,7 +164,7 @@ def _source_of(path: str, doc: dict[str, Any], kind: Any) -> Source:
             f"result file {path!r} has kind {kind!r}; expected one of {', '.join(KINDS)}"
         )
     config = doc.get("config")
-    results = doc.get("results")
+    results: Any = doc.get("results")  # JSON, checked below (_need_result, isinstance)
     if not isinstance(config, dict):
         raise InputError(f"result file {path!r} has no config object")
     if kind == "run":
@@ -196,7 +196,7 @@ def _source_of(path: str, doc: dict[str, Any], kind: Any) -> Source:
             raise InputError(f"result file {path!r}: kind {kind!r} needs a list of results")
         entries = []
         for item in results:
-            result = (
+            result: Any = (
                 item.get("measured") if kind == "reproduce" and isinstance(item, dict) else item
             )
             _need_result(path, kind, result)
@@ -373,10 +373,10 @@ def compare(sources: list[Source], pair_any: bool = False) -> Comparison:
         raise InputError("a comparison needs at least two result files")
     family = sources[0].family
     if all(len(s.entries) == 1 for s in sources):
-        fields = CASE_FIELDS[family]
+        fields: tuple[str, ...] = CASE_FIELDS[family]
         if not pair_any:
             _same_case(sources, fields)
-        paired = [[s.entries[0] for s in sources]]
+        paired: list[list[Entry | None]] = [[s.entries[0] for s in sources]]
     else:
         # What varies within any one file names a case; what differs only between files
         # is a config difference, warned about below.

@@ -67,7 +67,7 @@ from xcfbench.sim.config import RunConfig
 try:
     import fcntl
 except ImportError:  # not on Windows: sweeps there are not locked
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]  # the module, or None where it is missing
 
 # The options a sweep multiplies, in the order the product runs them.
 AXES = ("alloc", "fill", "arch", "compressor", "size", "limit")

@@ -281,13 +281,13 @@ def _capture_one(
                     return not _gone(pid)
                 entries = struct.unpack(f"<{len(raw) // 8}Q", raw)
                 want = []
-                for i, e in enumerate(entries):
-                    if e & SWAPPED:
+                for i, entry in enumerate(entries):
+                    if entry & SWAPPED:
                         stats.swapped_out += 1
-                    elif e & PRESENT:
-                        if e & FILE_SHARED:
+                    elif entry & PRESENT:
+                        if entry & FILE_SHARED:
                             stats.file_or_shared += 1
-                        elif zpfn and (e & PFN_MASK) == zpfn:
+                        elif zpfn and (entry & PFN_MASK) == zpfn:
                             stats.zero_page_mapped += 1
                         else:
                             want.append(i)
@@ -332,7 +332,8 @@ def _capture_one(
 
 def _runs(want: list[int]) -> Iterator[tuple[int, int]]:
     """[1, 2, 3, 7, 8] -> (1, 4), (7, 9)."""
-    start = prev = None
+    start: int | None = None
+    prev = 0  # read only once start is set
     for i in want:
         if start is None:
             start = prev = i
@@ -396,6 +397,7 @@ def bench_capture(gib: float, directory: str) -> dict:
         stdout=subprocess.PIPE,
         text=True,
     )
+    assert target.stdout is not None  # stdout=PIPE
     try:
         if target.stdout.readline().strip() != "ready":
             raise RuntimeError("the process to capture did not start")

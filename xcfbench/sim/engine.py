@@ -114,8 +114,8 @@ def run(config: RunConfig, progress: Callable[[int, int], None] | None = None) -
                     peak_pool = p
                 if compact_every and offset % compact_every == 0:
                     pages_compacted += frontend.compact()
-            if charged is not None:
-                memcg.kmem_pages = frontend.memcg_charge_pages
+            if charged is not None:  # zswap has memcg_charge_pages; FrontEnd declares none
+                memcg.kmem_pages = frontend.memcg_charge_pages  # type: ignore[attr-defined]
             if failed:
                 memcg.putback(failed)
                 if memcg.over():

@@ -12,18 +12,21 @@ an object with clen(key) and same_filled(key), asked instead of the compressor.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
 
 from xcfbench.sim.compressors.base import Compressor
 
 WORD = 8  # zram compares machine words: unsigned long on a 64-bit kernel
 
+K = TypeVar("K", bound=Hashable)  # a page's key: a workload's int, a page trace's digest
 
-class PageCache:
+
+class PageCache(Generic[K]):
     __slots__ = ("page_of", "compressor", "keep_compressed", "sizes", "blobs", "_fills", "known")
 
     def __init__(
         self,
-        page_of: Callable[[Hashable], bytes],
+        page_of: Callable[[K], bytes],
         compressor: Compressor,
         keep_compressed: bool = False,
         known=None,
@@ -32,14 +35,14 @@ class PageCache:
         self.known = known
         self.compressor = compressor
         self.keep_compressed = keep_compressed  # --verify: the bytes are stored
-        self.sizes: dict[Hashable, int | None] = {}
-        self.blobs: dict[Hashable, bytes | None] = {}
-        self._fills: dict[Hashable, int | None] = {}
+        self.sizes: dict[K, int | None] = {}
+        self.blobs: dict[K, bytes | None] = {}
+        self._fills: dict[K, int | None] = {}
 
-    def data(self, key: Hashable) -> bytes:
+    def data(self, key: K) -> bytes:
         return self.page_of(key)
 
-    def clen(self, key: Hashable) -> int | None:
+    def clen(self, key: K) -> int | None:
         """The compressed length, or None where the compressor call fails."""
         try:
             return self.sizes[key]
@@ -55,13 +58,13 @@ class PageCache:
         self.sizes[key] = n
         return n
 
-    def compressed(self, key: Hashable) -> bytes | None:
+    def compressed(self, key: K) -> bytes | None:
         """The compressed bytes; kept only when the run stores real bytes."""
         if key not in self.blobs:
             self.clen(key)
         return self.blobs.get(key)
 
-    def same_filled(self, key: Hashable) -> int | None:
+    def same_filled(self, key: K) -> int | None:
         """The repeated word of a page whose every machine word is equal (zram's
         page_same_filled), or None."""
         try:

@@ -32,7 +32,7 @@ import hashlib
 import os
 import re
 import stat
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -217,7 +217,7 @@ def parse_compact(spec: str | None) -> int | None:
 
 
 def replay(
-    trace: Trace,
+    trace: Trace | TraceStream,
     alloc_name: str,
     arch: Arch,
     *,
@@ -248,8 +248,8 @@ def replay(
     verify_errors = 0
     pages_compacted = 0
     ops = trace.ops
-    sized = hasattr(ops, "__len__")
-    step = max(1, len(ops) // 100) if sized else 4096
+    total = len(ops) if isinstance(ops, Sized) else None
+    step = max(1, total // 100) if total is not None else 4096
     n = 0
     for n, (oid, size) in enumerate(ops, 1):
         if size >= 0:
@@ -287,9 +287,9 @@ def replay(
         if every and n % every == 0:
             pages_compacted += alloc.compact()
         if progress is not None and n % step == 0:
-            if sized:
-                progress(n, len(ops))
-            elif (where := trace.progress()) is not None:
+            if total is not None:
+                progress(n, total)
+            elif isinstance(trace, TraceStream) and (where := trace.progress()) is not None:
                 progress(*where)
     pool_end, held_end = pool_pages(), pages_held()
     after_compact = None

@@ -151,8 +151,9 @@ _FRACTIONS = ("p", "keep_small", "free_frac")
 _RANGES = (("lo", "hi"), ("small_lo", "small_hi"), ("large_lo", "large_hi"))
 
 
-def check_parameters(kind: str, params: dict[str, object]) -> None:
-    """InputError for parameters a generator cannot honour (all of them, defaults merged)."""
+def check_parameters(kind: str, params: dict[str, float]) -> None:
+    """InputError for parameters a generator cannot honour (all of them, defaults merged;
+    every generator parameter is an int or a float)."""
     for name, value in params.items():
         if isinstance(value, float) and not math.isfinite(value):
             raise InputError(f"bad value {value!r} for {kind} parameter {name}: not finite")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -52,10 +53,10 @@ class Workload:
     def __init__(self, seed: int = 0, corpus: str | None = None) -> None:
         self.seed = seed
 
-    def key(self, index: int) -> object:
+    def key(self, index: int) -> int:
         raise NotImplementedError
 
-    def page(self, key: object) -> bytes:
+    def page(self, key: int) -> bytes:
         raise NotImplementedError
 
     def describe(self) -> dict[str, object]:
@@ -72,10 +73,10 @@ class ZeroFill(Workload):
     name = "zero"
     summary = "every page is 4096 zero bytes (the letter's zero-filled run)"
 
-    def key(self, index: int) -> object:
+    def key(self, index: int) -> int:
         return 0
 
-    def page(self, key: object) -> bytes:
+    def page(self, key: int) -> bytes:
         return ZERO_PAGE
 
 
@@ -83,10 +84,10 @@ class ZeroTaggedFill(Workload):
     name = "zero-tagged"
     summary = "zero pages whose last 4 bytes hold the page index (spec §5.4 hypothesis)"
 
-    def key(self, index: int) -> object:
+    def key(self, index: int) -> int:
         return index
 
-    def page(self, key: object) -> bytes:
+    def page(self, key: int) -> bytes:
         return ZERO_PAGE[:-4] + (key & 0xFFFFFFFF).to_bytes(4, "little")
 
 
@@ -94,10 +95,10 @@ class RandomFill(Workload):
     name = "random"
     summary = "incompressible random bytes; every put is rejected as compress_poor"
 
-    def key(self, index: int) -> object:
+    def key(self, index: int) -> int:
         return index
 
-    def page(self, key: object) -> bytes:
+    def page(self, key: int) -> bytes:
         return random.Random(self.seed * 0x1_0000_0000 + key).randbytes(PAGE_SIZE)
 
 
@@ -116,10 +117,10 @@ class TextFill(Workload):
         # The seed picks where in the corpus the program starts writing.
         self.start = random.Random(self.seed).randrange(len(self.pages))
 
-    def key(self, index: int) -> object:
+    def key(self, index: int) -> int:
         return (self.start + index) % len(self.pages)
 
-    def page(self, key: object) -> bytes:
+    def page(self, key: int) -> bytes:
         return self.pages[key]
 
     def describe(self) -> dict[str, object]:
@@ -196,16 +197,16 @@ class ImageFill(Workload):
         self.set = load(self.container)
         if not self.set.keys:
             raise InputError(f"{self.container.kind} {path!r} holds no pages")
-        self.order = self.set.keys
+        self.order: Sequence[int] = self.set.keys
         if shuffle:
             order = list(self.set.keys)
             random.Random(seed).shuffle(order)
             self.order = order
 
-    def key(self, index: int) -> object:
+    def key(self, index: int) -> int:
         return self.order[index % len(self.order)]
 
-    def page(self, key: object) -> bytes:
+    def page(self, key: int) -> bytes:
         if self.container.kind != "image":
             raise InputError(f"profile {self.path!r} holds no page bytes")
         return self.set.pages[key]

@@ -418,7 +418,7 @@ class ZsMalloc(Allocator):
             if group == 0:  # free_zspage
                 self.pages_allocated -= cls.pages_per_zspage
                 cls.obj_allocated -= cls.objs_per_zspage
-                z.cls = None  # type: ignore[assignment]
+                z.cls = None
             else:
                 self._link(cls, z, group)
 

@@ -284,6 +284,7 @@ class Deflate(_LibraryCompressor):
 
     def __init__(self, level: int | None = None, call: str = "zram") -> None:
         super().__init__(level, call)
+        assert self.level is not None  # default_level is -1: a level is always set
         self._zlevel = 6 if self.level == -1 else self.level
         self._limited = call == "zswap"
 

@@ -84,7 +84,7 @@ class Zcache31(FrontEnd):
             )
         self.alloc = allocator
         self.arch = arch
-        self.pages = pages  # None: put() is called with lengths
+        self.pages = pages  # type: ignore[assignment]  # None: put() is called with lengths
         self.totalram_pages = totalram_pages
         self.zv_max_zsize = zv_max_zsize
         self.zv_max_mean_zsize = zv_max_mean_zsize

@@ -308,10 +308,12 @@ class Zram(FrontEnd):
         pages = self.pages
         if self.mode == "swap" and pages.same_filled(key) == 0:
             idx = self._index(slot, create=True)
+            assert idx is not None  # create=True always gives an index
             self.zeromap.add(idx)  # swap_writepage: no zram call
             self.swpout_zero += 1
             return True
         idx = self._index(slot, create=True)
+        assert idx is not None  # create=True always gives an index
         self.zeromap.discard(idx)
         ok = self.write_page(idx, key)
         if ok:
