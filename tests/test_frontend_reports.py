@@ -1,0 +1,217 @@
+"""Issue 10's reports: compare and sweep vary --frontend, -c and --chain-size; diff and
+check gate on the front ends' dotted metrics; --verify of zram and zswap runs; plot --kind
+pool of a front end's pool."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from xcfbench.cli import cli
+from xcfbench.results.compare import load_source
+
+SMALL = ["--fill", "text", "--size", "8M", "--limit", "4M", "--totalram", "64M", "-q"]
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_compare_varies_frontend_compressor_and_chain_size(tmp_path):
+    out = tmp_path / "cmp.json"
+    res = invoke(
+        "compare",
+        "--alloc",
+        "zsmalloc,xvmalloc",
+        "--frontend",
+        "zram,zswap",
+        "-c",
+        "lz4,zstd",
+        "--chain-size",
+        "4,8",
+        *SMALL,
+        "-o",
+        str(out),
+    )
+    assert res.exit_code == 0, res.output
+    header = res.stdout.splitlines()[1]
+    for column in ("allocator", "fill", "chain_size", "compressor", "frontend"):
+        assert column in header
+    doc = json.loads(out.read_text())
+    # zsmalloc × 2 front ends × 2 compressors × 2 chain sizes, xvmalloc (no chain size)
+    # × 2 × 2: the chain sizes collapse into one run each
+    assert len(doc["results"]) == 12
+    assert doc["config"]["frontend"] == ["zram", "zswap"]
+    assert doc["config"]["compressor"] == ["lz4", "zstd"]
+    entries = load_source(str(out)).entries
+    seen = {
+        (
+            e.config["alloc"],
+            e.config["frontend"],
+            e.config["compressor"],
+            e.config["alloc_options"].get("chain_size"),
+        )
+        for e in entries
+    }
+    assert len(seen) == 12
+    for e in entries:  # each result carries its own front end and compressor
+        assert e.result["frontend"] == e.config["frontend"]
+        assert e.result["compressor"] == e.config["compressor"]
+    pools = {
+        (
+            e.config["frontend"],
+            e.config["compressor"],
+            e.config["alloc_options"].get("chain_size"),
+        ): e.result["zv_page_count"]
+        for e in entries
+        if e.config["alloc"] == "zsmalloc"
+    }
+    # a longer chain wastes fewer tail bytes; zstd compresses text better than lz4
+    assert pools[("zram", "lz4", 8)] < pools[("zram", "lz4", 4)]
+    assert pools[("zram", "zstd", 8)] < pools[("zram", "lz4", 8)]
+
+
+def test_compare_frontend_flag_applies_to_its_front_end(tmp_path):
+    out = tmp_path / "cmp.json"
+    res = invoke(
+        "compare",
+        "--alloc",
+        "zsmalloc",
+        "--frontend",
+        "zram,zswap",
+        "--zram-mode",
+        "block",
+        *SMALL,
+        "--format",
+        "markdown",
+        "-o",
+        str(out),
+    )
+    assert res.exit_code == 0, res.output
+    assert "| allocator | fill | frontend | mode |" in res.stdout
+    assert "| zsmalloc | text | zram | block |" in res.stdout
+    assert "| zsmalloc | text | zswap | - |" in res.stdout
+    runs = json.loads(out.read_text())["config"]["runs"]
+    assert [r["frontend_options"] for r in runs] == [{"mode": "block"}, {}]
+
+
+def test_compare_option_of_no_front_end_compared_is_one_line_exit_2():
+    res = invoke(
+        "compare",
+        "--alloc",
+        "zsmalloc",
+        "--frontend",
+        "zswap,zcache",
+        "--recompress",
+        "lz4",
+        *SMALL,
+    )
+    assert res.exit_code == 2
+    assert res.stderr.strip().splitlines() == [
+        "xcfbench: error: --recompress is an option of zram, not of --frontend zswap,zcache"
+    ]
+    res = invoke(
+        "compare", "--alloc", "xvmalloc", "--frontend", "zram", "--chain-size", "4,x", *SMALL
+    )
+    assert res.exit_code == 2 and "bad --chain-size 'x'" in res.stderr
+
+
+def test_sweep_resumes_with_new_axes(tmp_path):
+    results = str(tmp_path / "sweep.jsonl")
+    base = ["sweep", "--alloc", "zsmalloc", *SMALL, "--results", results, "--format", "markdown"]
+    first = invoke(*base, "--frontend", "zram", "-c", "lz4")
+    assert first.exit_code == 0, first.output
+    assert "1 runs, 1 run now, 0 already in" in first.stderr
+    wider = invoke(*base, "--frontend", "zram,zswap", "-c", "lz4,zstd", "--chain-size", "4")
+    assert wider.exit_code == 0, wider.output
+    assert "4 runs, 4 run now, 0 already in" in wider.stderr  # chain 4: all new
+    again = invoke(*base, "--frontend", "zram,zswap", "-c", "lz4,zstd")
+    assert "4 runs, 3 run now, 1 already in" in again.stderr
+    assert "frontend: zram, zswap · compressor: lz4, zstd" in again.stdout
+    assert "| allocator | fill | compressor | frontend |" in again.stdout
+    both = invoke(*base, "--frontend", "zram,zswap", "-c", "lz4,zstd", "--chain-size", "4,8")
+    # chain 8 given explicitly is a configuration of its own (alloc_options chain_size=8)
+    assert "8 runs, 4 run now, 4 already in" in both.stderr
+    assert "| allocator | fill | chain_size | compressor | frontend |" in both.stdout
+    assert len(load_source(results).entries) == 1 + 4 + 3 + 4  # one line per run done
+
+
+def _zram_run(path, *extra: str) -> None:
+    res = invoke(
+        "run",
+        "--alloc",
+        "zsmalloc",
+        "--frontend",
+        "zram",
+        "-c",
+        "lz4",
+        *SMALL,
+        *extra,
+        "-o",
+        str(path),
+    )
+    assert res.exit_code == 0, res.output
+
+
+def test_check_gates_on_mm_stat_mem_used_total(tmp_path):
+    current = tmp_path / "current.json"
+    _zram_run(current)
+    doc = json.loads(current.read_text())
+    used = doc["results"]["frontend_stats"]["mm_stat"]["mem_used_total"]
+    assert used == doc["results"]["zv_page_count"] * 4096
+    baseline = tmp_path / "baseline.json"
+    doc["results"]["frontend_stats"]["mm_stat"]["mem_used_total"] = used - 4096
+    baseline.write_text(json.dumps(doc))
+
+    # by default (a pool size in bytes fails on any increase) and named with --fail-on
+    for extra in ([], ["--no-default-thresholds", "--fail-on", "mm_stat.mem_used_total:+0"]):
+        res = invoke("check", "-b", str(baseline), str(current), *extra)
+        assert res.exit_code == 1, res.output
+        assert f"mm_stat.mem_used_total {used - 4096} -> {used} (+4096" in res.stdout, res.stdout
+        same = invoke("check", "-b", str(current), str(current), *extra)
+        assert same.exit_code == 0, same.output
+    # a 1 % allowance lets one page through
+    res = invoke(
+        "check",
+        "-b",
+        str(baseline),
+        str(current),
+        "--no-default-thresholds",
+        "--fail-on",
+        "mm_stat.mem_used_total:+1%",
+    )
+    assert res.exit_code == 0, res.output
+    res = invoke("diff", str(baseline), str(current), "--format", "csv")
+    assert res.exit_code == 0
+    assert f"mm_stat.mem_used_total,bytes,lower,{used - 4096},{used},4096," in res.stdout
+    bad = invoke("check", "-b", str(baseline), str(current), "--fail-on", "mm_stat.nothing:+0")
+    assert bad.exit_code == 2 and "unknown metric 'mm_stat.nothing'" in bad.stderr
+
+
+def test_check_gates_on_zswap_written_back_pages(tmp_path):
+    current = tmp_path / "current.json"
+    res = invoke(
+        "run",
+        "--alloc",
+        "zsmalloc",
+        "--frontend",
+        "zswap",
+        "-c",
+        "lz4",
+        *SMALL,
+        "--max-pool-percent",
+        "2",
+        "-o",
+        str(current),
+    )
+    assert res.exit_code == 0, res.output
+    doc = json.loads(current.read_text())
+    wb = doc["results"]["frontend_stats"]["zswap"]["written_back_pages"]
+    assert wb > 0
+    doc["results"]["frontend_stats"]["zswap"]["written_back_pages"] = wb - 1
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps(doc))
+    gate = ["--fail-on", "zswap.written_back_pages:+0"]
+    assert invoke("check", "-b", str(baseline), str(current), *gate).exit_code == 1
+    assert invoke("check", "-b", str(current), str(current), *gate).exit_code == 0
