@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from xcfbench.cli import cli
@@ -215,3 +216,80 @@ def test_check_gates_on_zswap_written_back_pages(tmp_path):
     gate = ["--fail-on", "zswap.written_back_pages:+0"]
     assert invoke("check", "-b", str(baseline), str(current), *gate).exit_code == 1
     assert invoke("check", "-b", str(current), str(current), *gate).exit_code == 0
+
+
+def _verified(*args: str) -> dict:
+    res = invoke(
+        "run",
+        "--alloc",
+        "zsmalloc",
+        "--verify",
+        "--json",
+        "-q",
+        "--size",
+        "4M",
+        "--limit",
+        "2M",
+        "--totalram",
+        "32M",
+        *args,
+    )
+    assert res.exit_code == 0, res.output
+    return json.loads(res.stdout)["results"]
+
+
+@pytest.mark.parametrize("comp", ["lz4", "zstd"])
+@pytest.mark.parametrize("frontend", ["zram", "zswap"])
+def test_verify_reads_every_stored_page_back(frontend, comp):
+    r = _verified("--frontend", frontend, "-c", comp, "--fill", "text")
+    # zswap charges the compressed bytes to the cgroup, so more of its pages go out
+    assert r["verified"] and r["verify_errors"] == 0
+    assert r["curr_pages"] == {"zram": 864, "zswap": 1023}[frontend]
+    if frontend == "zram":
+        huge = _verified("--frontend", "zram", "-c", comp, "--fill", "random")
+        assert huge["verify_errors"] == 0
+        assert huge["frontend_stats"]["mm_stat"]["huge_pages"] == 864  # stored raw
+        same = _verified("--frontend", "zram", "-c", comp, "--fill", "zero", "--zram-mode", "block")
+        assert same["verify_errors"] == 0
+        assert same["frontend_stats"]["mm_stat"]["same_pages"] == 864  # the fill compared
+
+
+def test_verify_of_842_is_refused():
+    res = invoke(
+        "run", "--frontend", "zram", "--alloc", "zsmalloc", "-c", "842", "--verify", *SMALL
+    )
+    assert res.exit_code == 2 and "842" in res.stderr and len(res.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("frontend", ["zram", "zswap"])
+def test_check_counts_a_corrupt_object(frontend):
+    """check() reads the allocator's bytes: a page whose object is overwritten, a huge
+    page changed, a same-filled page with another fill, each count once."""
+    import os
+
+    from xcfbench.sim.allocators import create
+    from xcfbench.sim.arch import X86_64
+    from xcfbench.sim.compressors import create_compressor
+    from xcfbench.sim.frontends import create_frontend
+    from xcfbench.sim.pages import PageCache
+
+    text = (b"the quick brown fox jumps over the lazy dog " * 100)[:4096]
+    data = {0: text, 1: os.urandom(4096), 2: (7).to_bytes(8, "little") * 512}
+    alloc = create("zsmalloc", X86_64, store=True)
+    pages = PageCache(data.__getitem__, create_compressor("lz4", call=frontend), True)
+    options = {"mode": "block"} if frontend == "zram" else {}
+    fe = create_frontend(frontend, alloc, X86_64, pages, totalram_pages=1 << 16, **options)
+    for slot, key in ((1, 0), (2, 1), (3, 2), (4, 0)):
+        # zswap refuses the random page (reject_compress_poor: lz4 output over a page)
+        assert fe.store(slot, key) == (frontend == "zram" or key != 1)
+    assert fe.check() == 0
+    if frontend == "zram":
+        handle, size = fe.table[1].handle, fe.table[1].size
+        fe.table[3].same = 8  # the slot now claims another fill word
+        alloc.write(fe.table[2].handle, bytes(4096))  # the raw huge page changed
+        expected = 3
+    else:
+        handle, size = fe.entries[1]
+        expected = 1
+    alloc.write(handle, bytes(size))
+    assert fe.check() == expected
