@@ -5,6 +5,7 @@ pool of a front end's pool."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -293,3 +294,42 @@ def test_check_counts_a_corrupt_object(frontend):
         expected = 1
     alloc.write(handle, bytes(size))
     assert fe.check() == expected
+
+
+def test_plot_pool_shows_zswap_written_back_pages(tmp_path):
+    from xcfbench.output.plot import prepare, terminal
+
+    paths = []
+    for fe, extra in (("zram", []), ("zswap", ["--max-pool-percent", "2"])):
+        path = tmp_path / f"{fe}.json"
+        res = invoke(
+            "run",
+            "--alloc",
+            "zsmalloc",
+            "--frontend",
+            fe,
+            "-c",
+            "lz4",
+            *SMALL,
+            *extra,
+            "-o",
+            str(path),
+        )
+        assert res.exit_code == 0, res.output
+        paths.append(str(path))
+    zram, zswap = (json.loads(Path(p).read_text())["results"] for p in paths)
+    assert all(len(s) == 3 for s in zram["samples"])  # zram (and zcache): as before
+    assert len(zswap["samples"]) <= 257  # bounded: --samples points and the last page
+    last = zswap["samples"][-1]
+    assert last == [
+        2048,
+        zswap["curr_pages"],
+        zswap["zv_page_count"],
+        zswap["frontend_stats"]["zswap"]["written_back_pages"],
+    ]
+    assert last[3] > 0
+    pic = prepare("pool", [load_source(p) for p in paths])
+    assert pic.series[0].y3 == () and pic.series[1].y3 == tuple(s[3] for s in zswap["samples"])
+    assert "written back by zswap" in pic.title
+    text = terminal(pic, 100, 25)
+    assert "written back" in text
