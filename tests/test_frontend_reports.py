@@ -333,3 +333,55 @@ def test_plot_pool_shows_zswap_written_back_pages(tmp_path):
     assert "written back by zswap" in pic.title
     text = terminal(pic, 100, 25)
     assert "written back" in text
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["run", "--frontend", "zswap", "-c", "zstd", "--recompress", "lz4"],
+            "--recompress is an option of zram, not of --frontend zswap",
+        ),
+        (
+            ["run", "--frontend", "zram", "-c", "lzo-rle", "--max-pool-percent", "5"],
+            "--max-pool-percent is an option of zswap, not of --frontend zram",
+        ),
+        (
+            ["run", "--frontend", "zram", "-c", "zstd", "--comp-opt", "level=99"],
+            "compressor zstd: level 99 is out of range",
+        ),
+        (
+            ["run", "--frontend", "zswap", "-c", "lz4", "--max-pool-percent", "101"],
+            "bad --max-pool-percent 101: a percentage 0..100",
+        ),
+        (
+            ["compare", "--alloc", "zsmalloc", "--frontend", "zram,nope", "-c", "lz4"],
+            "unknown front end 'nope'",
+        ),
+        (
+            [
+                "sweep",
+                "--alloc",
+                "zsmalloc",
+                "--frontend",
+                "zswap",
+                "-c",
+                "lz4,zstd",
+                "--zram-mode",
+                "block",
+            ],
+            "--zram-mode is an option of zram, not of --frontend zswap",
+        ),
+    ],
+)
+def test_bad_input_with_the_new_compressors_is_one_line_exit_2(tmp_path, args, message):
+    res = invoke(
+        *args,
+        *SMALL,
+        "--results" if args[0] == "sweep" else "--quiet",
+        *([str(tmp_path / "s.jsonl")] if args[0] == "sweep" else []),
+    )
+    assert res.exit_code == 2, res.output
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("xcfbench: error: ") and message in lines[0]
+    assert not (tmp_path / "s.jsonl").exists()
