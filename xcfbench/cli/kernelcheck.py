@@ -203,11 +203,11 @@ def main(argv: list[str] | None = None) -> int:
             True,
         )
         traces[f"{pages_name} same-filled only"] = (data, same_filled_trace(data, None), True)
-        text = text_pages(args.text_pages, args.seed)
+        text_data = text_pages(args.text_pages, args.seed)
         traces[
             f"text fill, {args.text_pages} pages, writes/discards/reads"
             f" churn(seed={args.seed}, ops={args.ops})"
-        ] = (text, read_churn_trace(args.text_pages, args.seed, args.ops), False)
+        ] = (text_data, read_churn_trace(args.text_pages, args.seed, args.ops), False)
     sizes = (
         Path(args.sizes)
         if args.sizes

@@ -214,7 +214,7 @@ def sweep(alloc: str | None, fill: str | None, jobs: int, results_path: str, **k
         f" {outcome.reused} already in {results_path}",
         err=True,
     )
-    shown = {
+    shown: dict[str, list[Any]] = {
         "alloc": [c.alloc for c in configs],
         "fill": [c.fill for c in configs],
         "arch": [c.arch for c in configs],

@@ -350,7 +350,7 @@ class Zram(FrontEnd):
                 self.alloc.free(handle)
                 return self._fail("mem_limit")
             if pages.keep_compressed:  # --verify: the object holds the real bytes
-                self.alloc.write(handle, pages.data(key) if huge else pages.compressed(key))
+                self.alloc.write(handle, pages.data(key) if huge else pages.compressed(key) or b"")
             self.compr_data_size += clen
             self._free_page(idx)
             e.handle, e.size, e.huge = handle, clen, huge
@@ -457,7 +457,7 @@ class Zram(FrontEnd):
             if handle is None:
                 break
             if self._recomp_pages.keep_compressed:
-                self.alloc.write(handle, self._recomp_pages.compressed(e.key))
+                self.alloc.write(handle, self._recomp_pages.compressed(e.key) or b"")
             key = e.key
             self._free_page(idx)
             n = _Slot()

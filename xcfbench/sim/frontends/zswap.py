@@ -190,7 +190,7 @@ class Zswap(FrontEnd):
         if handle is None:
             return self._reject(slot, "reject_alloc_fail")
         if pages.keep_compressed:  # --verify: the object holds the compressed bytes
-            self.alloc.write(handle, pages.compressed(key))
+            self.alloc.write(handle, pages.compressed(key) or b"")
         self._free_entry(slot)
         if pages.keep_compressed:
             self.keys[slot] = key
