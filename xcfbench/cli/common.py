@@ -68,7 +68,8 @@ def run_options(multi: bool = False) -> Callable:
                 default="lzo1x-1",
                 show_default=True,
                 help="lzo1x-1 (python-lzo), lzo1x-1-linux31 (exact 2011 sizes), or"
-                " today's lzo, lzo-rle, lz4, lz4hc, zstd, deflate, 842",
+                " today's lzo, lzo-rle, lz4, lz4hc, zstd, deflate, 842"
+                + ("; comma-separated list" if multi else ""),
             ),
             click.option(
                 "--comp-opt",
@@ -81,7 +82,8 @@ def run_options(multi: bool = False) -> Callable:
                 "--frontend",
                 default="zcache",
                 show_default=True,
-                help="the kernel path pushed-out pages take (see `xcfbench list`)",
+                help="the kernel path pushed-out pages take (see `xcfbench list`)"
+                + ("; comma-separated list" if multi else ""),
             ),
             click.option(
                 "--size",
@@ -166,9 +168,10 @@ def run_options(multi: bool = False) -> Callable:
             ),
             click.option(
                 "--chain-size",
-                type=int,
+                type=str if multi else int,
                 default=None,
-                help="zsmalloc pages per zspage at most, 4..16 [default: 8]",
+                help="zsmalloc pages per zspage at most, 4..16 [default: 8]"
+                + ("; comma-separated list" if multi else ""),
             ),
             click.option(
                 "--classes",
@@ -293,9 +296,12 @@ def frontend_flags() -> list[Callable]:
     return out
 
 
-def frontend_options_of(frontend: str, kw: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+def frontend_options_of(
+    frontend: str, kw: dict[str, Any], strict: bool = True
+) -> tuple[tuple[str, Any], ...]:
     """The front-end flags given, as the front end's options; another front end's flag
-    is an InputError naming it."""
+    is an InputError naming it.  Not strict (a comparison of several front ends): a flag
+    applies to the front ends that have it (check_frontend_flags says none has it)."""
     from xcfbench.sim.frontends import FRONTENDS, get_frontend_class
 
     cls = get_frontend_class(frontend)
@@ -312,6 +318,8 @@ def frontend_options_of(frontend: str, kw: dict[str, Any]) -> tuple[tuple[str, A
         if value is None:
             continue
         if key not in cls.options:
+            if not strict:
+                continue
             owners = [n for n, c in FRONTENDS.items() if key in c.options]
             raise InputError(
                 f"{flag} is an option of {' and '.join(owners) or 'no front end'},"
@@ -334,6 +342,45 @@ def with_chain_size(alloc: str, options: tuple, chain_size: int | None, strict: 
             raise InputError(f"--chain-size applies to zsmalloc, not {cls.name}")
         return options
     return tuple(sorted(dict(options, chain_size=chain_size).items()))
+
+
+def parse_chain_sizes(text: str | None) -> list[int | None]:
+    """--chain-size of compare and sweep: a comma list of integers; none given: [None]."""
+    if text is None:
+        return [None]
+    out: list[int | None] = []
+    for item in split_list(str(text)):
+        try:
+            out.append(int(item))
+        except ValueError:
+            raise InputError(f"bad --chain-size {item!r}: expected an integer") from None
+    if not out:
+        raise InputError("--chain-size names nothing to compare")
+    return out
+
+
+def check_multi_options(frontends: list[str], configs: list[RunConfig], kw: dict[str, Any]) -> None:
+    """Several front ends or allocators at once: each front-end flag, and --chain-size,
+    must apply to at least one of them (the others run without it)."""
+    from xcfbench.sim.frontends import FRONTENDS, get_frontend_class
+
+    classes = [get_frontend_class(f) for f in frontends]
+    given = [
+        (flag, key)
+        for flag, key, *_ in FRONTEND_FLAGS + FRONTEND_SWITCHES
+        if kw.get(flag.lstrip("-").replace("-", "_")) not in (None, False)
+    ]
+    for flag, key in given:
+        if not any(key in c.options for c in classes):
+            owners = [n for n, c in FRONTENDS.items() if key in c.options]
+            raise InputError(
+                f"{flag} is an option of {' and '.join(owners) or 'no front end'},"
+                f" not of --frontend {','.join(c.name for c in classes)}"
+            )
+    if kw.get("chain_size") is not None and not any(
+        dict(c.alloc_options).get("chain_size") for c in configs
+    ):
+        raise InputError("--chain-size applies to zsmalloc, which is not in --alloc")
 
 
 def build_config(alloc: str, fill: str, kw: dict[str, Any], strict: bool = True) -> RunConfig:
@@ -361,7 +408,7 @@ def build_config(alloc: str, fill: str, kw: dict[str, Any], strict: bool = True)
         shuffle=kw.get("shuffle", False),
         compact=kw["compact"],
         verify=kw["verify"],
-        frontend_options=frontend_options_of(kw["frontend"], kw),
+        frontend_options=frontend_options_of(kw["frontend"], kw, strict),
         alloc_options=with_chain_size(
             alloc, parse_alloc_options(kw["opts"]), kw.get("chain_size"), strict
         ),

@@ -8,9 +8,12 @@ page; r: an O_DIRECT read; c: compact), reads mm_stat, and compares every field 
 always reset and hot_removed (try/finally).  It touches no other zram device, no swap and
 no zswap parameter.
 
-The model needs the kernel's compressed lengths: either the kernel compressor registered
-under the algorithm's name (issue 9), or --sizes FILE, a sizes.json of the reference pages
-(tests/reference/compressors), which then must be the --pages written.
+The model uses the kernel compressors registered under the algorithm's name (issue 9:
+lz4, lzo-rle and lzo by default); an algorithm that is not registered falls back to
+--sizes FILE, a sizes.json of the reference pages (tests/reference/compressors), which
+then must be the --pages written.  The built-in traces: the reference pages with random
+overwrites and discards and a compaction; their same-filled pages only; and
+--text-pages pages of the text fill with overwrites, discards and reads.
 
     python -m xcfbench.cli.kernelcheck [--pages FILE] [--trace FILE] [--alg lz4 ...]
 """
@@ -59,6 +62,30 @@ def same_filled_trace(data: bytes, sizes: dict | None) -> list[str]:
     lines = [f"w {k} {p}" for k, p in enumerate(same)]
     lines += [f"w {k} {same[-1 - k]}" for k in range(0, len(same), 3)]
     lines += [f"d {k}" for k in range(0, len(same), 4)] + ["c"]
+    return lines
+
+
+def text_pages(n_pages: int, seed: int) -> bytes:
+    """The first n_pages pages the text fill writes (corpora/english.txt)."""
+    from xcfbench.sim.workloads import create_workload
+
+    w = create_workload("text", seed, None, False)
+    return b"".join(w.page(w.key(i)) for i in range(n_pages))
+
+
+def read_churn_trace(n_pages: int, seed: int, ops: int) -> list[str]:
+    """churn_trace with reads too: each op a write, a discard or a read of a block."""
+    rng = random.Random(seed)
+    lines = [f"w {n} {n}" for n in range(n_pages)]
+    for _ in range(ops):
+        block, x = rng.randrange(n_pages + 64), rng.random()
+        if x < 0.2:
+            lines.append(f"d {block}")
+        elif x < 0.4:
+            lines.append(f"r {block}")
+        else:
+            lines.append(f"w {block} {rng.randrange(n_pages)}")
+    lines.append("c")
     return lines
 
 
@@ -147,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chain-size", type=int, default=8)
     ap.add_argument("--seed", type=int, default=10)
     ap.add_argument("--ops", type=int, default=3000)
+    ap.add_argument("--text-pages", type=int, default=2048, help="pages of the text trace")
     args = ap.parse_args(argv)
     from xcfbench.sim.compressors import COMPRESSORS
     from xcfbench.sim.frontends.zram import MM_STAT_FIELDS
@@ -161,15 +189,25 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     data = read_pages(args.pages)
     n = len(data) // PAGE
-    traces = {}
+    # name -> (pages, trace lines, whether the reference sizes table describes the pages)
+    traces: dict[str, tuple[bytes, list[str], bool]] = {}
     if args.trace:
-        traces[os.path.basename(args.trace)] = Path(args.trace).read_text().splitlines()
-        traces = {
-            k: [x for x in v if x.strip() and not x.startswith("#")] for k, v in traces.items()
-        }
+        lines = Path(args.trace).read_text().splitlines()
+        lines = [x for x in lines if x.strip() and not x.startswith("#")]
+        traces[os.path.basename(args.trace)] = (data, lines, True)
     else:
-        traces[f"churn(seed={args.seed}, ops={args.ops})"] = churn_trace(n, args.seed, args.ops)
-        traces["same-filled only"] = same_filled_trace(data, None)
+        pages_name = os.path.basename(args.pages)
+        traces[f"{pages_name} churn(seed={args.seed}, ops={args.ops})"] = (
+            data,
+            churn_trace(n, args.seed, args.ops),
+            True,
+        )
+        traces[f"{pages_name} same-filled only"] = (data, same_filled_trace(data, None), True)
+        text_data = text_pages(args.text_pages, args.seed)
+        traces[
+            f"text fill, {args.text_pages} pages, writes/discards/reads"
+            f" churn(seed={args.seed}, ops={args.ops})"
+        ] = (text_data, read_churn_trace(args.text_pages, args.seed, args.ops), False)
     sizes = (
         Path(args.sizes)
         if args.sizes
@@ -180,22 +218,19 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     failures = 0
-    for alg in args.alg or ["lz4", "lzo-rle"]:
-        if alg in COMPRESSORS:
-            model, how = alg, f"registered compressor {alg}"
-        elif sizes is not None:
-            model, how = table_compressor(sizes, alg), f"kernel lengths from {sizes}"
-        else:
-            print(
-                f"{alg}: SKIP: no model compressor (issue 9's {alg} is not registered and"
-                " no --sizes)"
-            )
-            continue
-        for name, lines in traces.items():
-            text, kernel = run_kernel(alg, data, lines)
+    for alg in args.alg or ["lz4", "lzo-rle", "lzo"]:
+        for name, (pages, lines, sized) in traces.items():
+            if alg in COMPRESSORS:
+                model, how = alg, f"registered compressor {alg}"
+            elif sizes is not None and sized:
+                model, how = table_compressor(sizes, alg), f"kernel lengths from {sizes}"
+            else:
+                print(f"{alg} · {name}: SKIP: {alg} is not registered (and no --sizes)")
+                continue
+            text, kernel = run_kernel(alg, pages, lines)
             r = replay_pages(
                 lines,
-                data,
+                pages,
                 frontend="zram",
                 compressor=model,
                 options={"mode": "block"},

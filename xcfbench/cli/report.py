@@ -17,10 +17,12 @@ import click
 from xcfbench.cli.common import (
     PROG,
     build_config,
+    check_multi_options,
     cli,
     emit,
     output_format,
     output_inputs,
+    parse_chain_sizes,
     run_options,
     split_list,
     stdout_console,
@@ -162,9 +164,10 @@ def check(
     help="JSON lines, one per finished run; run again to resume",
 )
 def sweep(alloc: str | None, fill: str | None, jobs: int, results_path: str, **kw: Any) -> None:
-    """Every combination of --alloc, --fill, --arch, --compressor, --size and --limit
-    (comma-separated lists), run in parallel; each finished run is a line of --results,
-    and an interrupted sweep resumes where it stopped."""
+    """Every combination of --alloc, --fill, --arch, --frontend, --compressor,
+    --chain-size, --size and --limit (comma-separated lists), run in parallel; each
+    finished run is a line of --results, and an interrupted sweep resumes where it
+    stopped."""
     from xcfbench.output.formats import summary
     from xcfbench.output.tables import ProgressBar, summary_table
     from xcfbench.results.compare import source_of
@@ -172,32 +175,38 @@ def sweep(alloc: str | None, fill: str | None, jobs: int, results_path: str, **k
     from xcfbench.sim.config import format_size
 
     fmt = output_format(kw, output_inputs(kw, results_path))
-    axes = {
+    axes: dict[str, list[Any]] = {
         "alloc": split_list(alloc or "xvmalloc,xcfmalloc"),
         "fill": split_list(fill or "zero,text"),
         "arch": split_list(kw["arch"]),
+        "frontend": split_list(kw["frontend"]),
         "compressor": split_list(kw["compressor"]),
+        "chain_size": parse_chain_sizes(kw["chain_size"]),
         "size": split_list(kw["size"]),
         "limit": split_list(kw["limit"]),
     }
     for name, values in axes.items():
         if not values:
-            raise InputError(f"--{name} names nothing to sweep")
+            raise InputError(f"--{name.replace('_', '-')} names nothing to sweep")
 
-    def make(a: dict[str, str]):
+    def make(a: dict[str, Any]):
         return build_config(
             a["alloc"],
             a["fill"],
             {
                 **kw,
                 "arch": a["arch"],
+                "frontend": a["frontend"],
                 "size": a["size"],
                 "compressor": a["compressor"],
+                "chain_size": a["chain_size"],
                 "limit": a["limit"],
             },
+            strict=False,
         )
 
     configs = expand(axes, make)
+    check_multi_options(axes["frontend"], configs, kw)
     with ProgressBar("sweep", enabled=not kw["quiet"], delay_s=0, runs=True) as bar:
         outcome = run_sweep(configs, results_path, jobs, progress=bar, warn=lambda m: _warn([m]))
     click.echo(
@@ -205,14 +214,18 @@ def sweep(alloc: str | None, fill: str | None, jobs: int, results_path: str, **k
         f" {outcome.reused} already in {results_path}",
         err=True,
     )
-    shown = {
+    shown: dict[str, list[Any]] = {
         "alloc": [c.alloc for c in configs],
         "fill": [c.fill for c in configs],
         "arch": [c.arch for c in configs],
+        "frontend": [c.frontend for c in configs],
         "compressor": [c.compressor for c in configs],
+        "chain_size": [dict(c.alloc_options).get("chain_size") for c in configs],
         "size": [format_size(c.size_bytes) for c in configs],
         "limit": [format_size(c.limit_bytes) for c in configs],
     }
+    if kw["chain_size"] is None:
+        del shown["chain_size"]
     doc = sweep_document({k: list(dict.fromkeys(v)) for k, v in shown.items()}, outcome)
     source = source_of(doc)
     if fmt == "table":

@@ -14,11 +14,13 @@ from xcfbench.cli.common import (
     FORMATS,
     build_config,
     check_classes,
+    check_multi_options,
     cli,
     config_doc,
     emit,
     output_format,
     output_inputs,
+    parse_chain_sizes,
     run_many,
     run_options,
     split_list,
@@ -26,7 +28,20 @@ from xcfbench.cli.common import (
     with_chain_size,
 )
 from xcfbench.errors import InputError
-from xcfbench.sim.config import parse_alloc_options
+from xcfbench.sim.config import RunConfig, parse_alloc_options
+
+# The config fields a comparison varies besides the allocator and the fill; a compare
+# document lists them per result (config "runs") when any of them varies.
+RUN_FIELDS = ("frontend", "compressor", "alloc_options", "frontend_options")
+
+
+def run_fields(configs: list[RunConfig]) -> list[dict[str, Any]]:
+    """Each config's RUN_FIELDS, or [] when they are the same in every config."""
+    rows = [{k: c.to_dict()[k] for k in RUN_FIELDS} for c in configs]
+    varying = [k for k in RUN_FIELDS if len({repr(r[k]) for r in rows}) > 1]
+    if not varying:
+        return []
+    return [{k: r[k] for k in varying} for r in rows]
 
 
 @cli.command()
@@ -56,31 +71,55 @@ def run(alloc: str, fill: str, **kw: Any) -> None:
 @cli.command()
 @run_options(multi=True)
 def compare(alloc: str | None, fill: str | None, **kw: Any) -> None:
-    """The letter's table: every --alloc × every --fill, deltas against the first
-    allocator in percentage points (lower is better)."""
+    """The letter's table: every --alloc × every --fill (× every --frontend, -c and
+    --chain-size: comma lists), deltas against the first allocator in percentage points
+    (lower is better)."""
     from xcfbench.output.formats import summary
     from xcfbench.output.tables import summary_table
     from xcfbench.results.compare import source_of
     from xcfbench.results.document import document
+    from xcfbench.results.sweep import expand
 
-    allocs = split_list(alloc or "xvmalloc,xcfmalloc")
-    fills = split_list(fill or "zero,text")
-    for option, values in (("--alloc", allocs), ("--fill", fills)):
+    axes: dict[str, list[Any]] = {
+        "alloc": split_list(alloc or "xvmalloc,xcfmalloc"),
+        "fill": split_list(fill or "zero,text"),
+        "frontend": split_list(kw["frontend"]),
+        "compressor": split_list(kw["compressor"]),
+        "chain_size": parse_chain_sizes(kw["chain_size"]),
+    }
+    for name, values in axes.items():
         if not values:
-            raise InputError(f"{option} names nothing to compare")
-    configs = [build_config(a, f, kw, strict=False) for a in allocs for f in fills]
-    if kw["chain_size"] is not None and not any(
-        dict(c.alloc_options).get("chain_size") for c in configs
-    ):
-        raise InputError("--chain-size applies to zsmalloc, which is not in --alloc")
+            raise InputError(f"--{name.replace('_', '-')} names nothing to compare")
+
+    def make(a: dict[str, Any]) -> RunConfig:
+        return build_config(
+            a["alloc"],
+            a["fill"],
+            {
+                **kw,
+                "frontend": a["frontend"],
+                "compressor": a["compressor"],
+                "chain_size": a["chain_size"],
+            },
+            strict=False,
+        )
+
+    configs = expand(axes, make)
+    check_multi_options(axes["frontend"], configs, kw)
     fmt = output_format(kw)
     results = run_many(configs, kw["quiet"])
     common = {
         **configs[0].to_dict(),
         **results[0].provenance,
-        "alloc": [c.alloc for c in configs[:: len(fills)]],
-        "fill": fills,
+        "alloc": list(dict.fromkeys(c.alloc for c in configs)),
+        "fill": list(dict.fromkeys(c.fill for c in configs)),
     }
+    per_run = run_fields(configs)
+    if per_run:  # front ends, compressors or chain sizes vary: each result's own values
+        for k in ("frontend", "compressor"):
+            if k in per_run[0]:
+                common[k] = list(dict.fromkeys(r[k] for r in per_run))
+        common["runs"] = per_run
     doc = document("compare", common, [r.to_dict() for r in results])
     emit(
         doc,

@@ -255,6 +255,14 @@ def _reproduce_markdown(doc: dict[str, Any]) -> str:
     return f"{head}\n\n{_setup_line(doc['config'])}\n\n{table}"
 
 
+_OPTION_FIELDS = ("alloc_options", "frontend_options")
+_NO_OPTION = object()
+
+
+def _option_cell(value: Any) -> str:
+    return "-" if value is _NO_OPTION else field_value("", value)
+
+
 @dataclass(frozen=True)
 class Summary:
     """The letter's table for any set of runs: one row per run, raw values."""
@@ -265,11 +273,24 @@ class Summary:
 
 def summary(entries: tuple[Entry, ...] | list[Entry]) -> Summary:
     """Δ points: effective compression against the first run that differs only in the
-    allocator (the letter compares allocators on the same fill)."""
+    allocator and its options (the letter compares allocators on the same fill)."""
     entries = list(entries)
     fields = case_fields(entries, "run")
     extra = [f for f in fields if f not in ("alloc", "fill") + DERIVED_FIELDS]
-    others = tuple(f for f in fields if f != "alloc")
+    others = tuple(f for f in fields if f not in ("alloc", "alloc_options"))
+    # Option dicts (alloc_options, frontend_options) that vary show as one column per
+    # option that varies (chain_size, mode, ...), "-" where a run has no such option.
+    columns: list[tuple[str, str | None]] = []
+    for f in extra:
+        if f in _OPTION_FIELDS:
+            keys = sorted({k for e in entries for k in (e.config.get(f) or {})})
+            columns += [
+                (f, k)
+                for k in keys
+                if len({repr((e.config.get(f) or {}).get(k)) for e in entries}) > 1
+            ]
+        else:
+            columns.append((f, None))
     base: dict[tuple[str, ...], Entry] = {}
     rows = []
     for e in entries:
@@ -281,7 +302,12 @@ def summary(entries: tuple[Entry, ...] | list[Entry]) -> Summary:
             rb.get("effective_compression_pct"),
         ):
             delta = round(r["effective_compression_pct"] - rb["effective_compression_pct"], 6)
-        values = [field_value(f, e.config.get(f)) for f in extra]
+        values = [
+            field_value(f, e.config.get(f))
+            if k is None
+            else _option_cell((e.config.get(f) or {}).get(k, _NO_OPTION))
+            for f, k in columns
+        ]
         rows.append(
             (
                 r["allocator"],
@@ -299,7 +325,7 @@ def summary(entries: tuple[Entry, ...] | list[Entry]) -> Summary:
     header = (
         "allocator",
         "fill",
-        *map(field_name, extra),
+        *(field_name(f) if k is None else k for f, k in columns),
         "curr_pages",
         "zv_page_count",
         "zv_desc_count",

@@ -4,8 +4,10 @@ Three kinds, each drawn from what a run result already stores:
 
     sizes     clen_histogram: every page offered to zcache, by compressed size in 32-byte
               buckets (rejected pages included), with zv_max_zsize marked
-    pool      samples: pool pages (zv_page_count) against pages written, about 256 points
-              a run, with the pages stored (curr_pages) dashed beside them
+    pool      samples: the front end's pool pages (zv_page_count, zram's mem_used_total,
+              zswap's pool_total_size in pages) against pages written, about 256 points
+              a run, with the pages stored (curr_pages) dashed beside them and, for
+              zswap, the pages written back to swap so far (written_back_pages) dotted
     classes   allocator_stats["classes"]: zsmalloc's per-class table, objects allocated
               against objects in use for each class size (occupancy); one panel per run
               or replay
@@ -44,6 +46,7 @@ class Series:
     y: tuple[float, ...]
     y2: tuple[float, ...] = ()  # pool: curr_pages; classes: obj_used
     note: str = ""  # classes: the panel's summary line
+    y3: tuple[float, ...] = ()  # pool: zswap's written_back_pages
 
 
 @dataclass(frozen=True)
@@ -147,11 +150,14 @@ def _pool(pairs) -> Picture:
                 tuple(s[0] for s in samples),
                 tuple(s[2] for s in samples),
                 tuple(s[1] for s in samples),
+                y3=tuple(s[3] for s in samples) if all(len(s) > 3 for s in samples) else (),
             )
         )
+    wb = any(s.y3 for s in series)
     return Picture(
         "pool",
-        "Pool pages over the run (dashed: pages stored, curr_pages)",
+        "Pool pages over the run (dashed: pages stored, curr_pages"
+        + ("; dotted: written back by zswap)" if wb else ")"),
         "pages written",
         "pages",
         tuple(series),
@@ -274,6 +280,8 @@ def _draw(fig, pic: Picture) -> None:
         for s in pic.series:
             (line,) = ax.plot(s.x, s.y, label=s.label, linewidth=1.5)
             ax.plot(s.x, s.y2, linestyle="--", linewidth=1, alpha=0.6, color=line.get_color())
+            if s.y3:
+                ax.plot(s.x, s.y3, linestyle=":", linewidth=1.5, color=line.get_color())
         ax.set_ylim(bottom=0)
     ax.set_xlim(left=0)
     ax.legend(fontsize=8)
@@ -351,6 +359,9 @@ def _panel(
                 )
             if pic.kind == "pool" and len(series) == 1:
                 plt.plot(s.x, s.y2, label="stored (curr_pages)", marker="dot")
+            if pic.kind == "pool" and s.y3:
+                name = "written back" if len(series) == 1 else f"{s.label} written back"
+                plt.plot(s.x, s.y3, label=name, marker="x")
         for x, _ in pic.marks:
             plt.vline(x)
     text = plt.build()

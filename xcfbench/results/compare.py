@@ -195,13 +195,27 @@ def _source_of(path: str, doc: dict[str, Any], kind: Any) -> Source:
         if not isinstance(results, list):
             raise InputError(f"result file {path!r}: kind {kind!r} needs a list of results")
         entries = []
-        for item in results:
+        # A compare of several front ends, compressors or chain sizes lists each
+        # result's own values of them in config "runs".
+        runs = config.get("runs")
+        if runs is not None and (
+            not isinstance(runs, list)
+            or len(runs) != len(results)
+            or not all(isinstance(r, dict) for r in runs)
+        ):
+            raise InputError(f"result file {path!r}: config 'runs' does not match its results")
+        common = {k: v for k, v in config.items() if k != "runs"}
+        for n, item in enumerate(results):
             result: Any = (
                 item.get("measured") if kind == "reproduce" and isinstance(item, dict) else item
             )
             _need_result(path, kind, result)
+            own = runs[n] if runs is not None else {}
             entries.append(
-                Entry({**config, "alloc": result["allocator"], "fill": result.get("fill")}, result)
+                Entry(
+                    {**common, **own, "alloc": result["allocator"], "fill": result.get("fill")},
+                    result,
+                )
             )
     family = "replay" if kind == "replay" else "run"
     return Source(path, family, kind, doc.get("tool_version"), tuple(entries))
@@ -488,7 +502,7 @@ def _show(value: Any) -> str:
 # -- thresholds -----------------------------------------------------------------------------
 
 _THRESHOLD = re.compile(
-    r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*:\s*([+-])\s*"
+    r"^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*:\s*([+-])\s*"
     r"(\d+(?:\.\d*)?|\.\d+)\s*(%?)\s*$"
 )
 
@@ -518,7 +532,7 @@ class Threshold:
 def parse_threshold(text: str) -> Threshold:
     """'zv_page_count:+1%' or 'metadata_bytes:+4096' -> Threshold; InputError otherwise."""
     name = text.partition(":")[0].strip()
-    if ":" in text and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) and name not in METRICS:
+    if ":" in text and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", name) and name not in METRICS:
         raise InputError(
             f"unknown metric {name!r} in threshold {text!r}; metrics: {', '.join(METRICS)}"
         )
@@ -541,11 +555,12 @@ def parse_threshold(text: str) -> Threshold:
 
 
 def default_thresholds() -> list[Threshold]:
-    """Any increase of an exact page count where lower is better fails."""
+    """Any increase of an exact page count where lower is better fails; so does any
+    increase of a pool size a front end reports in bytes (mm_stat.mem_used_total, ...)."""
     return [
         Threshold(m.name, 1, 0.0, False, f"{m.name}:+0", default=True)
         for m in METRICS.values()
-        if m.exact and m.unit == "pages" and m.better == "lower"
+        if m.exact and (m.unit == "pages" or m.pool) and m.better == "lower"
     ]
 
 
@@ -635,10 +650,7 @@ def check(
         rows = {r.metric: r for r in case.rows}
         for t in thresholds:
             raw = (
-                [
-                    e.result.get(t.metric, _ABSENT) if e is not None else _ABSENT
-                    for e in case.entries[:2]
-                ]
+                [_raw_value(e, t.metric) for e in case.entries[:2]]
                 if case.entries
                 else [_ABSENT, _ABSENT]
             )
@@ -666,6 +678,16 @@ def check(
             failed = cur is None or t.exceeded(base, cur)
             outcomes.append(Outcome(case.label, t, base, cur, row.deltas[1], failed))
     return CheckReport(comparison, tuple(thresholds), tuple(outcomes))
+
+
+def _raw_value(entry: Entry | None, metric: str) -> Any:
+    """A metric's raw value in a result, _ABSENT where the result has no such field."""
+    if entry is None:
+        return _ABSENT
+    if "." not in metric:
+        return entry.result.get(metric, _ABSENT)
+    value = metric_value(entry.result, metric)
+    return _ABSENT if value is None else value
 
 
 def threshold_map(report: CheckReport) -> dict[tuple[str, str], list[Outcome]]:

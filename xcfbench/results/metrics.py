@@ -22,10 +22,11 @@ class Metric:
     better: str  # "lower", "higher" or "none" (informational)
     help: str
     exact: bool = False
+    pool: bool = False  # pool pages counted in bytes (× 4096): gated like a page count
 
 
-def _m(name, unit, better, help, exact=False):
-    return Metric(name, unit, better, help, exact)
+def _m(name, unit, better, help, exact=False, pool=False):
+    return Metric(name, unit, better, help, exact, pool)
 
 
 METRICS: dict[str, Metric] = {
@@ -109,7 +110,14 @@ METRICS: dict[str, Metric] = {
         # zram (Linux 6.12 sysfs files)
         _m("mm_stat.orig_data_size", "bytes", "none", "zram: pages stored × 4096", True),
         _m("mm_stat.compr_data_size", "bytes", "lower", "zram: sum of stored object sizes", True),
-        _m("mm_stat.mem_used_total", "bytes", "lower", "zram: zsmalloc pool pages × 4096", True),
+        _m(
+            "mm_stat.mem_used_total",
+            "bytes",
+            "lower",
+            "zram: zsmalloc pool pages × 4096",
+            True,
+            pool=True,
+        ),
         _m("mm_stat.mem_limit", "bytes", "none", "zram: mem_limit (0 none)", True),
         _m(
             "mm_stat.mem_used_max",
@@ -117,6 +125,7 @@ METRICS: dict[str, Metric] = {
             "lower",
             "zram: high-water mark of mem_used_total",
             True,
+            pool=True,
         ),
         _m("mm_stat.same_pages", "count", "none", "zram: same-filled pages (no pool memory)", True),
         _m("mm_stat.pages_compacted", "pages", "higher", "zram: pages freed by compaction", True),
@@ -140,7 +149,7 @@ METRICS: dict[str, Metric] = {
         _m("bd_stat.bd_writes", "pages", "none", "zram: pages written back", True),
         _m("bd_stat.bd_reads", "pages", "none", "zram: pages read from the backing device", True),
         # zswap (debugfs and memory.stat)
-        _m("zswap.pool_total_size", "bytes", "lower", "zswap: pool pages × 4096", True),
+        _m("zswap.pool_total_size", "bytes", "lower", "zswap: pool pages × 4096", True, pool=True),
         _m("zswap.stored_pages", "count", "none", "zswap: entries stored", True),
         _m(
             "zswap.pool_limit_hit",

@@ -70,7 +70,7 @@ except ImportError:  # not on Windows: sweeps there are not locked
     fcntl = None  # type: ignore[assignment]  # the module, or None where it is missing
 
 # The options a sweep multiplies, in the order the product runs them.
-AXES = ("alloc", "fill", "arch", "compressor", "size", "limit")
+AXES = ("alloc", "fill", "arch", "frontend", "compressor", "chain_size", "size", "limit")
 
 Progress = Callable[[float, int], None]
 Warn = Callable[[str], None]
@@ -356,7 +356,7 @@ def _run_pool(todo, done, out, finished, total, jobs, progress) -> None:
 
 
 def _describe(cfg: RunConfig) -> str:
-    return f"{cfg.alloc} {cfg.fill} {cfg.arch} {cfg.compressor}"
+    return f"{cfg.alloc} {cfg.fill} {cfg.arch} {cfg.frontend} {cfg.compressor}"
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:

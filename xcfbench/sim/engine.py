@@ -97,6 +97,7 @@ def run(config: RunConfig, progress: Callable[[int, int], None] | None = None) -
     # until the cgroup is under its limit; when it cannot be, that is counted (stalls).
     charged = getattr(type(frontend), "memcg_charge_pages", None)
     keeps_failed = getattr(frontend, "failed_write_stays_resident", False)
+    written_back = getattr(frontend, "written_back_pages", None)
     for i in range(n_pages):
         victims = touch(i)
         while victims:
@@ -125,7 +126,10 @@ def run(config: RunConfig, progress: Callable[[int, int], None] | None = None) -
             if not victims and memcg.over():
                 memcg.stalls += 1  # nothing left to reclaim: the kernel would OOM
         if (i + 1) % sample_every == 0 or i + 1 == n_pages:
-            samples.append([i + 1, frontend.stored_pages, pool_pages()])
+            sample = [i + 1, frontend.stored_pages, pool_pages()]
+            if written_back is not None:  # zswap: a fourth field, written_back_pages
+                sample.append(frontend.written_back_pages)  # type: ignore[attr-defined]
+            samples.append(sample)
         if progress is not None and ((i + 1) % step == 0 or i + 1 == n_pages):
             progress(i + 1, n_pages)
 

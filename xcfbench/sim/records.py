@@ -84,7 +84,8 @@ class RunResult:
     verify_errors: int | None
     zv_curr_dist_counts: list[int]
     clen_histogram: list[int]  # every offered page's clen, 32-byte buckets
-    samples: list[list[int]]  # [pages_written, curr_pages, pool_pages]
+    # [pages_written, curr_pages, pool_pages], zswap: + written_back_pages
+    samples: list[list[int]]
     allocator_stats: dict[str, Any] = field(default_factory=dict)
     frontend: str = "zcache"
     # The front end's counters under the kernel's file and field names (frontswap.*,

@@ -209,7 +209,7 @@ class Zram(FrontEnd):
 
             calls = get_compressor_class(self.recomp[0]).calls
             comp = create_compressor(self.recomp[0], call="zram" if "zram" in calls else calls[0])
-            self._recomp_pages = PageCache(pages.page_of, comp)
+            self._recomp_pages = PageCache(pages.page_of, comp, pages.keep_compressed)
             hcs = self.huge_class_size
             if self.recomp[2] and self.recomp[2] >= hcs:
                 raise InputError(
@@ -351,6 +351,8 @@ class Zram(FrontEnd):
             if self.limit_pages and alloced > self.limit_pages:
                 self.alloc.free(handle)
                 return self._fail("mem_limit")
+            if pages.keep_compressed:  # --verify: the object holds the real bytes
+                self.alloc.write(handle, pages.data(key) if huge else pages.compressed(key) or b"")
             self.compr_data_size += clen
             self._free_page(idx)
             e.handle, e.size, e.huge = handle, clen, huge
@@ -456,6 +458,8 @@ class Zram(FrontEnd):
             handle = self.alloc.malloc(new)
             if handle is None:
                 break
+            if self._recomp_pages.keep_compressed:
+                self.alloc.write(handle, self._recomp_pages.compressed(e.key) or b"")
             key = e.key
             self._free_page(idx)
             n = _Slot()
@@ -557,4 +561,30 @@ class Zram(FrontEnd):
         return out
 
     def check(self) -> int:
-        return 0
+        """With --verify: read every stored page back through the allocator and
+        decompress it (a huge page is stored raw; a same-filled page is its fill word;
+        a recompressed one decompresses with the recompression algorithm); the number of
+        pages that do not come back as written.  A page written back to the backing
+        device is not held by zram (the model keeps no backing-device bytes)."""
+        errors = 0
+        pages = self.pages
+        for e in self.table.values():
+            if e.wb is not None:
+                continue
+            page = pages.data(e.key)
+            if e.same is not None:
+                ok = page == e.same.to_bytes(8, "little") * (PAGE_SIZE // 8)
+            else:
+                data = self.alloc.read(e.handle)
+                comp = pages.compressor
+                if e.prio:
+                    assert self._recomp_pages is not None
+                    comp = self._recomp_pages.compressor
+                try:
+                    ok = len(data) == e.size and (
+                        data == page if e.huge else comp.decompress(data) == page
+                    )
+                except ValueError:
+                    ok = False
+            errors += not ok
+        return errors

@@ -107,6 +107,7 @@ class Zswap(FrontEnd):
         self.pswpout = 0
         self.zswap_b = 0  # MEMCG_ZSWAP_B
         self.shrink_worker_runs = 0
+        self.keys: dict[int, Hashable] = {}  # slot -> page key, with --verify
 
     # -- helpers -------------------------------------------------------------------------------
     def _free_entry(self, slot: int) -> bool:
@@ -114,6 +115,7 @@ class Zswap(FrontEnd):
         if e is None:
             return False
         self.lru.pop(slot, None)
+        self.keys.pop(slot, None)
         self.alloc.free(e[0])
         self.compr_data_size -= e[1]
         self.zswap_b -= e[1]
@@ -187,7 +189,11 @@ class Zswap(FrontEnd):
         handle = self.alloc.malloc(dlen)
         if handle is None:
             return self._reject(slot, "reject_alloc_fail")
+        if pages.keep_compressed:  # --verify: the object holds the compressed bytes
+            self.alloc.write(handle, pages.compressed(key) or b"")
         self._free_entry(slot)
+        if pages.keep_compressed:
+            self.keys[slot] = key
         self.entries[slot] = (handle, dlen)
         self.lru[slot] = True
         self.compr_data_size += dlen
@@ -263,4 +269,16 @@ class Zswap(FrontEnd):
         }
 
     def check(self) -> int:
-        return 0
+        """With --verify: read every stored entry back through the allocator and
+        decompress it; the number of pages that do not come back as written.  (Zero
+        pages are in the swap zeromap, not in zswap.)"""
+        errors = 0
+        decompress = self.pages.compressor.decompress
+        for slot, (handle, dlen) in self.entries.items():
+            data = self.alloc.read(handle)
+            try:
+                ok = len(data) == dlen and decompress(data) == self.pages.data(self.keys[slot])
+            except (ValueError, KeyError):
+                ok = False
+            errors += not ok
+        return errors
