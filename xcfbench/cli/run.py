@@ -6,6 +6,7 @@ Thin: parse options, build a config, call the simulation, hand the result to a r
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from typing import Any
 
 import click
@@ -319,7 +320,8 @@ def _replay_pages(
     from xcfbench.sim.compressors import COMPRESSORS, canonical_compressor
     from xcfbench.sim.config import parse_size
     from xcfbench.sim.frontends import get_frontend_class
-    from xcfbench.sim.pagetrace import read_pages, replay_pages
+    from xcfbench.sim.pagetrace import iter_trace_lines, read_pages, replay_pages
+    from xcfbench.sim.trace import is_compressed_file
 
     if frontend is None or pages_path is None:
         raise InputError("a page trace needs both --frontend and --pages")
@@ -339,9 +341,12 @@ def _replay_pages(
     if out_fmt not in ("table", "json"):
         raise InputError("a page-trace replay prints a table or JSON")
     data = read_pages(pages_path)
-    text = read_input(trace_path, "page trace")
+    if trace_path != "-" and is_compressed_file(trace_path):
+        lines: Iterable[str] = iter_trace_lines(trace_path)
+    else:
+        lines = str(read_input(trace_path, "page trace")).splitlines()
     result = replay_pages(
-        text.splitlines(),
+        lines,
         data,
         frontend=fe_cls.name,
         compressor=comp,

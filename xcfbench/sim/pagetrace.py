@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import lzma
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from xcfbench.errors import InputError
@@ -55,6 +55,32 @@ def read_pages(path: str | os.PathLike[str]) -> bytes:
             f"pages file {path}: {len(data)} bytes is not a whole number of {PAGE_SIZE}-byte pages"
         )
     return data
+
+
+def iter_trace_lines(path: str) -> Iterator[str]:
+    """The lines of a compressed page trace (.gz, .xz, .zst by magic), decoded as read;
+    a corrupt or truncated stream, or bytes that are not UTF-8, is a one-line
+    InputError."""
+    from xcfbench.compressed_io import close_text_stream, open_text_stream
+    from xcfbench.sim.trace import decode_errors
+
+    text = open_text_stream(path, "page trace")
+    name = os.path.basename(path)
+    try:
+        while True:
+            try:
+                line = text.readline()
+            except UnicodeDecodeError as e:
+                raise InputError(f"{name}: not UTF-8 text ({e.reason})") from None
+            except decode_errors() as e:
+                raise InputError(
+                    f"{name}: corrupt or truncated compressed page trace ({e})"
+                ) from None
+            if not line:
+                return
+            yield line
+    finally:
+        close_text_stream(text)
 
 
 def parse_line(line: str, lineno: int, name: str, n_pages: int) -> tuple[str, int, int]:
