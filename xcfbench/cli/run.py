@@ -32,16 +32,26 @@ from xcfbench.sim.config import parse_alloc_options
 
 @cli.command()
 @run_options()
-def run(alloc: str, fill: str, **kw: Any) -> None:
+@click.option(
+    "--emit-trace",
+    default=None,
+    metavar="TRACE",
+    help="write the page trace the run performed to TRACE (.gz/.xz/.zst compress it) and"
+    " the pages it refers to to TRACE.pages: replay --frontend ... --pages TRACE.pages TRACE",
+)
+def run(alloc: str, fill: str, emit_trace: str | None, **kw: Any) -> None:
     """One run: write --size of --fill pages in a --limit cgroup; zcache stores what is
-    pushed out through --alloc."""
+    pushed out through --alloc.  --ops N then accesses N pages (swap-ins, re-evictions)."""
     from xcfbench.output.tables import run_table, with_classes, with_frontend
     from xcfbench.results.document import document
 
     cfg = build_config(alloc, fill, kw)
     fmt = output_format(kw)
     check_classes(cfg.alloc, kw["classes"])
-    (result,) = run_many([cfg], kw["quiet"])
+    if emit_trace is None:
+        (result,) = run_many([cfg], kw["quiet"])
+    else:
+        result = _run_emitting(cfg, emit_trace, kw)
     emit(
         document("run", config_doc(cfg, result), result.to_dict()),
         fmt,
@@ -52,6 +62,32 @@ def run(alloc: str, fill: str, **kw: Any) -> None:
         ),
         output_inputs(kw),
     )
+
+
+def _run_emitting(cfg: Any, path: str, kw: dict[str, Any]) -> Any:
+    """A run that writes its page trace to path and the pages it names to path.pages,
+    both atomically, after the run: a header comment names the replay's options."""
+    from xcfbench.compressed_io import atomic_text_output
+    from xcfbench.io import atomic_open, check_output
+    from xcfbench.sim.engine import frontend_options, pages_file
+
+    pages_path = path + ".pages"
+    for out in (path, pages_path):
+        check_output(out, output_inputs(kw), "--emit-trace")
+    for _ in pages_file(cfg, 1):  # a profile has no bytes: refused before the run
+        pass
+    with atomic_text_output(path) as text:
+        fe_opts = " ".join(f"{k}={v}" for k, v in sorted({**frontend_options(cfg)}.items()))
+        text.write(
+            f"# xcfbench page trace of `run`: frontend {cfg.frontend}, alloc {cfg.alloc},"
+            f" arch {cfg.arch}, compressor {cfg.compressor}, frontend options: {fe_opts or '-'}\n"
+        )
+        (result,) = run_many([cfg], kw["quiet"], trace_out=text)
+    n = result.churn["content_pages"] if result.churn else result.pages_written
+    with atomic_open(pages_path, "wb", perms=0o600) as f:  # an image's pages are memory
+        for page in pages_file(cfg, n):
+            f.write(page)
+    return result
 
 
 @cli.command()
