@@ -213,7 +213,7 @@ def run(
                 else:
                     dirty[page] = 1 if held and dirties else 0
                 if charged is not None:
-                    memcg.kmem_pages = frontend.memcg_charge_pages
+                    memcg.kmem_pages = getattr(frontend, "memcg_charge_pages")  # noqa: B009
             if writes:
                 # A write fault frees the page's swap copy (reuse_swap_page /
                 # should_try_to_free_swap) and the page takes new content.
@@ -304,7 +304,8 @@ def pages_file(config: RunConfig, n: int) -> Iterator[bytes]:
     """The bytes of workload pages 0..n-1 of a run's fill: the pages file its emitted
     page trace refers to (replay --pages)."""
     workload = create_workload(config.fill, config.seed, config.corpus, config.shuffle)
-    if getattr(workload, "container", None) is not None and workload.container.kind != "image":
+    container = getattr(workload, "container", None)
+    if container is not None and container.kind != "image":
         raise InputError("--emit-trace needs page bytes: run on the image, not its profile")
     for index in range(n):
         yield workload.page(workload.key(index))

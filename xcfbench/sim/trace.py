@@ -36,7 +36,7 @@ import stat
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from xcfbench.compressed_io import (
     GZIP_MAGIC,
@@ -182,7 +182,7 @@ def open_trace(path: str | os.PathLike[str]) -> Iterator[TraceStream]:
     if path != "-" and is_compressed_file(path):
         text = open_text_stream(path, "trace")
         try:
-            yield TraceStream(name, _Decoding(text.buffer, name), None)
+            yield TraceStream(name, cast(BinaryIO, _Decoding(text.buffer, name)), None)
         finally:
             close_text_stream(text)
         return
