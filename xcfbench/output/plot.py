@@ -4,8 +4,7 @@ Three kinds, each drawn from what a run result already stores:
 
     sizes     clen_histogram: every page offered to zcache, by compressed size in 32-byte
               buckets (rejected pages included), with zv_max_zsize marked
-    pool      samples: pool pages (zv_page_count) against pages written then accesses, about
-              256 points, with pages stored (dashed) and live pages (ceil(live bytes/4096))
+    pool      samples: pool pages (zv_page_count) against pages written, about 256 points
               a run, with the pages stored (curr_pages) dashed beside them
     classes   allocator_stats["classes"]: zsmalloc's per-class table, objects allocated
               against objects in use for each class size (occupancy); one panel per run
@@ -150,15 +149,10 @@ def _pool(pairs) -> Picture:
                 tuple(s[1] for s in samples),
             )
         )
-        if all(len(s) > 3 for s in samples):  # results before churn have no live pages
-            series.append(
-                Series(f"{label} live", tuple(s[0] for s in samples), tuple(s[3] for s in samples))
-            )
     return Picture(
         "pool",
-        "Pool pages over the run (dashed: pages stored, curr_pages;"
-        " 'live': ceil(live bytes / 4096), the gap is fragmentation)",
-        "pages written, then accesses (--ops)",
+        "Pool pages over the run (dashed: pages stored, curr_pages)",
+        "pages written",
         "pages",
         tuple(series),
     )
