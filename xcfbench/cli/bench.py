@@ -6,6 +6,8 @@
   4. a 4-run sweep with --jobs 1 and --jobs 2
   5. distinct pages sized per second for each kernel compressor, with its target
   6. the seed run through zram and zswap (lzo-rle, zsmalloc): median of 3, no target
+  7. with XCFBENCH_BENCH_CAPTURE=GIB (e.g. 4): the peak RSS of `capture` of a GIB GiB
+     process against the bound of 100 MB + 16 B per distinct page (minutes, so opt-in)
 
 Speed is measured here, never asserted by unit tests.
 """
@@ -165,6 +167,26 @@ def bench_frontends(repeats: int = 3) -> None:
         print(f"  {name:<28} {med:.3f} s (min {min(times):.3f}, max {max(times):.3f}); {note}")
 
 
+CAPTURE_ENV = "XCFBENCH_BENCH_CAPTURE"
+
+
+def bench_capture(gib: float) -> None:
+    """Capture a process of gib GiB (sim/capture.py bench_capture) and print its peak RSS
+    against the memory bound."""
+    import tempfile
+
+    from xcfbench.sim.capture import bench_capture as measure
+
+    with tempfile.TemporaryDirectory(prefix="xcfbench-bench-") as directory:
+        r = measure(gib, directory)
+    verdict = "within" if r["within_bound"] else "OVER"
+    print(
+        f"capture of a {r['gib']:g} GiB process ({r['pages']} distinct pages):"
+        f" peak RSS {r['peak_rss_bytes'] / 1e6:.1f} MB, bound {r['bound_bytes'] / 1e6:.1f} MB"
+        f" ({verdict}), {r['seconds']} s, image {r['image_bytes'] / 1e6:.1f} MB"
+    )
+
+
 def _timed(fn) -> float:
     t0 = time.perf_counter()
     fn()
@@ -179,6 +201,11 @@ def main() -> None:
     bench_compact()
     bench_sweep(size_bytes=512 << 20, limit_bytes=256 << 20)
     bench_compressors()
+    gib = os.environ.get(CAPTURE_ENV)
+    if gib:
+        bench_capture(float(gib))
+    else:
+        print(f"capture bound: skipped (set {CAPTURE_ENV}=4 to capture a 4 GiB process)")
 
 
 if __name__ == "__main__":

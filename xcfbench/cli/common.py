@@ -155,6 +155,23 @@ def run_options(multi: bool = False) -> Callable:
             ),
             click.option("--compact", default=None, help="run compaction: 'end' or 'every:N' puts"),
             click.option(
+                "--ops",
+                type=int,
+                default=0,
+                show_default=True,
+                help="churn: page accesses after the initial write (swap-ins, re-evictions)",
+            ),
+            click.option(
+                "--access",
+                default=None,
+                help="churn draw: sequential, uniform, zipf:S, phases:K[:S] [default: uniform]",
+            ),
+            click.option(
+                "--dirty",
+                default=None,
+                help="churn: share of accesses that write new content (0..1 or N%) [default: 0]",
+            ),
+            click.option(
                 "--verify",
                 is_flag=True,
                 help="store real bytes; read back and decompress every page",
@@ -384,6 +401,8 @@ def check_multi_options(frontends: list[str], configs: list[RunConfig], kw: dict
 
 
 def build_config(alloc: str, fill: str, kw: dict[str, Any], strict: bool = True) -> RunConfig:
+    from xcfbench.sim.churn import parse_dirty
+
     extra = {}
     if kw["overhead_pages"] is not None:
         extra["overhead_pages"] = kw["overhead_pages"]
@@ -406,6 +425,9 @@ def build_config(alloc: str, fill: str, kw: dict[str, Any], strict: bool = True)
         corpus=kw["corpus"],
         seed=kw["seed"],
         shuffle=kw.get("shuffle", False),
+        ops=kw.get("ops") or 0,
+        access=kw.get("access") or "uniform",
+        dirty=parse_dirty(kw["dirty"]) if kw.get("dirty") is not None else 0.0,
         compact=kw["compact"],
         verify=kw["verify"],
         frontend_options=frontend_options_of(kw["frontend"], kw, strict),
@@ -465,7 +487,7 @@ def check_classes(alloc: str, wanted: bool) -> None:
         raise InputError(f"--classes: {alloc} has no size-class table (zsmalloc has)")
 
 
-def run_many(configs: list[RunConfig], quiet: bool):
+def run_many(configs: list[RunConfig], quiet: bool, trace_out: Any = None):
     from xcfbench.output.tables import ProgressBar
     from xcfbench.sim.engine import run
 
@@ -473,7 +495,7 @@ def run_many(configs: list[RunConfig], quiet: bool):
     for n, cfg in enumerate(configs, 1):
         label = f"{cfg.alloc} {cfg.fill}" + (f" ({n}/{len(configs)})" if len(configs) > 1 else "")
         with ProgressBar(label, enabled=not quiet) as bar:
-            results.append(run(cfg, progress=bar))
+            results.append(run(cfg, progress=bar, trace_out=trace_out))
     return results
 
 

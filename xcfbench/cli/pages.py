@@ -62,13 +62,15 @@ def pages(
     chain_size: int | None,
     fmt: str,
 ) -> None:
-    """Per page of FILE... ('-' is stdin): zero and same-filled flags and the compressed
+    """Per page of FILE... ('-' is stdin; a page image gives its pages in address
+    order): zero and same-filled flags and the compressed
     length under each compressor; then per compressor the mean size and ratio, the sizes
     in 32-byte buckets, the share at or above zsmalloc's huge_class_size (stored whole by
     zram) and the share zswap would reject."""
     from xcfbench.io import check_input_file, iter_pages
     from xcfbench.output.pages import CsvRows, json_line, summary_table
     from xcfbench.results.pages import KIND
+    from xcfbench.sim.images import image_pages, is_container
     from xcfbench.sim.pagestats import PageStats
 
     for path in files:
@@ -79,7 +81,8 @@ def pages(
     out = sys.stdout
     rows = CsvRows(out, stats.names) if fmt == "csv" else None
     for path in files:
-        for page in iter_pages(path, "file"):
+        pages_of = image_pages(path) if is_container(path) else iter_pages(path, "file")
+        for page in pages_of:
             row = stats.add(page)
             if fmt == "json":
                 out.write(json_line(row))

@@ -6,6 +6,7 @@ Thin: parse options, build a config, call the simulation, hand the result to a r
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from typing import Any
 
 import click
@@ -46,16 +47,26 @@ def run_fields(configs: list[RunConfig]) -> list[dict[str, Any]]:
 
 @cli.command()
 @run_options()
-def run(alloc: str, fill: str, **kw: Any) -> None:
+@click.option(
+    "--emit-trace",
+    default=None,
+    metavar="TRACE",
+    help="write the page trace the run performed to TRACE (.gz/.xz/.zst compress it) and"
+    " the pages it refers to to TRACE.pages: replay --frontend ... --pages TRACE.pages TRACE",
+)
+def run(alloc: str, fill: str, emit_trace: str | None, **kw: Any) -> None:
     """One run: write --size of --fill pages in a --limit cgroup; zcache stores what is
-    pushed out through --alloc."""
+    pushed out through --alloc.  --ops N then accesses N pages (swap-ins, re-evictions)."""
     from xcfbench.output.tables import run_table, with_classes, with_frontend
     from xcfbench.results.document import document
 
     cfg = build_config(alloc, fill, kw)
     fmt = output_format(kw)
     check_classes(cfg.alloc, kw["classes"])
-    (result,) = run_many([cfg], kw["quiet"])
+    if emit_trace is None:
+        (result,) = run_many([cfg], kw["quiet"])
+    else:
+        result = _run_emitting(cfg, emit_trace, kw)
     emit(
         document("run", config_doc(cfg, result), result.to_dict()),
         fmt,
@@ -66,6 +77,32 @@ def run(alloc: str, fill: str, **kw: Any) -> None:
         ),
         output_inputs(kw),
     )
+
+
+def _run_emitting(cfg: Any, path: str, kw: dict[str, Any]) -> Any:
+    """A run that writes its page trace to path and the pages it names to path.pages,
+    both atomically, after the run: a header comment names the replay's options."""
+    from xcfbench.compressed_io import atomic_text_output
+    from xcfbench.io import atomic_open, check_output
+    from xcfbench.sim.engine import frontend_options, pages_file
+
+    pages_path = path + ".pages"
+    for out in (path, pages_path):
+        check_output(out, output_inputs(kw), "--emit-trace")
+    for _ in pages_file(cfg, 1):  # a profile has no bytes: refused before the run
+        pass
+    with atomic_text_output(path) as text:
+        fe_opts = " ".join(f"{k}={v}" for k, v in sorted({**frontend_options(cfg)}.items()))
+        text.write(
+            f"# xcfbench page trace of `run`: frontend {cfg.frontend}, alloc {cfg.alloc},"
+            f" arch {cfg.arch}, compressor {cfg.compressor}, frontend options: {fe_opts or '-'}\n"
+        )
+        (result,) = run_many([cfg], kw["quiet"], trace_out=text)
+    n = result.churn["content_pages"] if result.churn else result.pages_written
+    with atomic_open(pages_path, "wb", perms=0o600) as f:  # an image's pages are memory
+        for page in pages_file(cfg, n):
+            f.write(page)
+    return result
 
 
 @cli.command()
@@ -358,7 +395,8 @@ def _replay_pages(
     from xcfbench.sim.compressors import COMPRESSORS, canonical_compressor
     from xcfbench.sim.config import parse_size
     from xcfbench.sim.frontends import get_frontend_class
-    from xcfbench.sim.pagetrace import read_pages, replay_pages
+    from xcfbench.sim.pagetrace import iter_trace_lines, read_pages, replay_pages
+    from xcfbench.sim.trace import is_compressed_file
 
     if frontend is None or pages_path is None:
         raise InputError("a page trace needs both --frontend and --pages")
@@ -378,9 +416,12 @@ def _replay_pages(
     if out_fmt not in ("table", "json"):
         raise InputError("a page-trace replay prints a table or JSON")
     data = read_pages(pages_path)
-    text = read_input(trace_path, "page trace")
+    if trace_path != "-" and is_compressed_file(trace_path):
+        lines: Iterable[str] = iter_trace_lines(trace_path)
+    else:
+        lines = str(read_input(trace_path, "page trace")).splitlines()
     result = replay_pages(
-        text.splitlines(),
+        lines,
         data,
         frontend=fe_cls.name,
         compressor=comp,

@@ -150,7 +150,7 @@ def _pool(pairs) -> Picture:
                 tuple(s[0] for s in samples),
                 tuple(s[2] for s in samples),
                 tuple(s[1] for s in samples),
-                y3=tuple(s[3] for s in samples) if all(len(s) > 3 for s in samples) else (),
+                y3=tuple(s[4] for s in samples) if all(len(s) > 4 for s in samples) else (),
             )
         )
     wb = any(s.y3 for s in series)

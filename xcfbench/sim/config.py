@@ -51,6 +51,9 @@ def format_size(n: int) -> str:
     return str(n)
 
 
+MAX_OPS = 1 << 32  # churn accesses (time: about a second per million)
+
+
 @dataclass(frozen=True)
 class RunConfig:
     alloc: str = "xcfmalloc"
@@ -76,6 +79,9 @@ class RunConfig:
     frontend_options: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
     compressor_options: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
     shuffle: bool = False  # --fill image:FILE pages in a seeded random order
+    ops: int = 0  # churn: page accesses after the initial write (sim/churn.py)
+    access: str = "uniform"
+    dirty: float = 0.0
 
     def __post_init__(self) -> None:
         from xcfbench.sim.allocators import canonical_name, get_allocator_class
@@ -91,6 +97,14 @@ class RunConfig:
         if self.shuffle and get_workload_class(self.fill).name != "image":
             raise InputError(f"--shuffle applies to --fill image:FILE, not {self.fill!r}")
         parse_compact(self.compact)
+        from xcfbench.sim.churn import parse_access, parse_dirty
+
+        if self.ops < 0:
+            raise InputError(f"bad --ops {self.ops}: 0 or more")
+        parse_access(self.access)
+        parse_dirty(self.dirty)
+        if not self.ops and (self.access != "uniform" or self.dirty):
+            raise InputError("--access and --dirty apply to the accesses of --ops N")
         frontend = get_frontend_class(self.frontend)
         for key, _ in self.frontend_options:
             if key not in frontend.options:
@@ -150,6 +164,7 @@ class RunConfig:
             ("--reclaim-batch", self.reclaim_batch, MAX_RECLAIM_BATCH),
             ("--seed", self.seed, (1 << 64) - 1),
             ("samples", self.samples, 1 << 20),
+            ("--ops", self.ops, MAX_OPS),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -159,6 +174,9 @@ class RunConfig:
         d["compressor_options"] = {k: v for k, v in self.compressor_options}
         if not self.shuffle:
             del d["shuffle"]  # only image fills shuffle; other results stay as they were
+        if not self.ops:
+            for key in ("ops", "access", "dirty"):
+                del d[key]  # write-once runs' results stay as they were
         return d
 
 

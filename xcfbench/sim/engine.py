@@ -16,16 +16,21 @@ The engine prints nothing; progress(done, total) is called about a hundred times
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import random
+from array import array
+from collections.abc import Callable, Iterator
+from typing import Any, TextIO
 
+from xcfbench.errors import InputError
 from xcfbench.sim.allocators import create
 from xcfbench.sim.arch import PAGE_SIZE, get_arch
+from xcfbench.sim.churn import access_sampler
 from xcfbench.sim.compressors import create_compressor, get_compressor_class
 from xcfbench.sim.config import RunConfig
 from xcfbench.sim.frontends import create_frontend, get_frontend_class
 from xcfbench.sim.memcg import MemCg
 from xcfbench.sim.pages import PageCache
+from xcfbench.sim.pagetrace import PageOps
 from xcfbench.sim.records import RunResult
 from xcfbench.sim.trace import parse_compact
 from xcfbench.sim.workloads import create_workload
@@ -56,7 +61,13 @@ def compressor_call(config: RunConfig) -> str:
     return call if call in calls else calls[0]
 
 
-def run(config: RunConfig, progress: Callable[[int, int], None] | None = None) -> RunResult:
+def run(
+    config: RunConfig,
+    progress: Callable[[int, int], None] | None = None,
+    trace_out: TextIO | None = None,
+) -> RunResult:
+    """One run; with trace_out, the page trace of every front-end operation is written
+    to it (page numbers are workload indexes: pages_file() gives their bytes)."""
     arch = get_arch(config.arch)
     alloc = create(config.alloc, arch, store=config.verify, **dict(config.alloc_options))
     workload = create_workload(config.fill, config.seed, config.corpus, config.shuffle)
@@ -79,18 +90,29 @@ def run(config: RunConfig, progress: Callable[[int, int], None] | None = None) -
     )
     memcg = MemCg(config.limit_bytes, config.overhead_pages, config.reclaim_batch)
     compact_every = parse_compact(config.compact)
+    ops = PageOps(frontend, trace_out)
 
     n_pages = config.size_bytes // PAGE_SIZE
+    n_ops = config.ops
+    steps = n_pages + n_ops
     hist = [0] * ((PAGE_SIZE * 2 >> HIST_SHIFT) + 1)
     samples: list[list[int]] = []
-    sample_every = max(1, n_pages // config.samples)
-    step = max(1, n_pages // 100)
-    touch, key_of, clen_of, store = memcg.touch, workload.key, pages.clen, frontend.store
+    sample_every = max(1, steps // config.samples)
+    step = max(1, steps // 100)
+    touch, key_of, clen_of, write = memcg.touch, workload.key, pages.clen, ops.write
     pool_pages = alloc.pool_pages
     last_bucket = len(hist) - 1
-    offset = 0  # swap offset; 0 is the swap header, so slots start at 1
+    # Per page of the written set, compact: its swap slot (0: none; slots start at 1, 0
+    # is the swap header), the workload index of its content (dirty accesses give it the
+    # workload's next page), and whether it differs from its copy in swap.
+    slot_of = array("q", bytes(8 * n_pages))
+    content = array("q", range(n_pages))
+    dirty = bytearray(b"\1") * n_pages
+    next_slot = 0
+    stores = 0
     peak_pool = pool_pages()
     pages_compacted = 0
+    counts = {"swapins": 0, "swapins_held": 0, "dirty_accesses": 0, "clean_drops": 0}
 
     # zswap charges compressed bytes to the cgroup; zram keeps a page whose write failed
     # resident (the swap layer re-dirties it).  Reclaim then goes on, batch by batch,
@@ -98,24 +120,39 @@ def run(config: RunConfig, progress: Callable[[int, int], None] | None = None) -
     charged = getattr(type(frontend), "memcg_charge_pages", None)
     keeps_failed = getattr(frontend, "failed_write_stays_resident", False)
     written_back = getattr(frontend, "written_back_pages", None)
-    for i in range(n_pages):
-        victims = touch(i)
+
+    def push_out(victims: list[int]) -> None:
+        """Reclaim's victims go to swap: a clean page whose copy is still in swap (the
+        swap cache's) is dropped without a write; the rest are written to their slot."""
+        nonlocal next_slot, stores, peak_pool, pages_compacted
         while victims:
             failed = []
             for victim in victims:
-                key = key_of(victim)
+                if not dirty[victim]:
+                    counts["clean_drops"] += 1
+                    continue
+                slot = slot_of[victim]
+                if not slot:
+                    next_slot += 1
+                    slot = next_slot
+                index = content[victim]
+                key = key_of(index)
                 clen = clen_of(key)
                 if clen is not None:
                     hist[min(clen >> HIST_SHIFT, last_bucket)] += 1
-                offset += 1
-                if not store(offset, key) and keeps_failed:
-                    failed.append(victim)
+                stores += 1
+                if not write(slot, index, key) and keeps_failed:
+                    failed.append(victim)  # resident again; its next eviction takes a new slot
+                    slot = 0
+                else:
+                    dirty[victim] = 0
+                slot_of[victim] = slot
                 p = pool_pages()
                 if p > peak_pool:
                     peak_pool = p
-                if compact_every and offset % compact_every == 0:
-                    pages_compacted += frontend.compact()
-            if charged is not None:  # zswap has memcg_charge_pages; FrontEnd declares none
+                if compact_every and stores % compact_every == 0:
+                    pages_compacted += ops.compact()
+            if charged is not None:
                 memcg.kmem_pages = frontend.memcg_charge_pages  # type: ignore[attr-defined]
             if failed:
                 memcg.putback(failed)
@@ -125,20 +162,86 @@ def run(config: RunConfig, progress: Callable[[int, int], None] | None = None) -
             victims = memcg.reclaim()
             if not victims and memcg.over():
                 memcg.stalls += 1  # nothing left to reclaim: the kernel would OOM
-        if (i + 1) % sample_every == 0 or i + 1 == n_pages:
-            sample = [i + 1, frontend.stored_pages, pool_pages()]
-            if written_back is not None:  # zswap: a fourth field, written_back_pages
-                sample.append(frontend.written_back_pages)  # type: ignore[attr-defined]
-            samples.append(sample)
-        if progress is not None and ((i + 1) % step == 0 or i + 1 == n_pages):
-            progress(i + 1, n_pages)
+
+    def sample(done: int) -> None:
+        live = frontend.compr_data_size + frontend.hdr_size * frontend.stored_pages
+        row = [done, frontend.stored_pages, pool_pages(), -(-live // PAGE_SIZE)]
+        if written_back is not None:  # zswap: a fifth field, written_back_pages
+            row.append(frontend.written_back_pages)  # type: ignore[attr-defined]
+        samples.append(row)
+
+    for i in range(n_pages):
+        victims = touch(i)
+        if victims:
+            push_out(victims)
+        if (i + 1) % sample_every == 0 or i + 1 == steps:
+            sample(i + 1)
+        if progress is not None and ((i + 1) % step == 0 or i + 1 == steps):
+            progress(i + 1, steps)
+
+    if n_ops:
+        # The allocator's calls during the accesses: frees and re-allocations.
+        calls_box = [0, 0]
+        malloc0, free0 = alloc.malloc, alloc.free
+
+        def counted_malloc(size: int) -> Any:
+            calls_box[0] += 1
+            return malloc0(size)
+
+        def counted_free(handle: Any) -> None:
+            calls_box[1] += 1
+            free0(handle)
+
+        alloc.malloc, alloc.free = counted_malloc, counted_free  # type: ignore[method-assign]
+        rng = random.Random(f"xcfbench-churn:{config.seed}")
+        draw = access_sampler(config.access, n_pages, n_ops, rng)
+        lru, rand, share = memcg.lru, rng.random, config.dirty
+        frees_slot = frontend.swapin_frees_slot
+        dirties = frontend.swapin_dirties
+        next_content = n_pages
+        for j in range(n_ops):
+            page = draw(j)
+            writes = share > 0 and rand() < share
+            if page in lru:
+                lru.move_to_end(page)
+            else:
+                victims = touch(page)
+                if victims:
+                    push_out(victims)
+                held = ops.read(slot_of[page])  # swap-in, after the charge's reclaim
+                counts["swapins"] += 1
+                counts["swapins_held"] += held
+                if frees_slot:
+                    slot_of[page] = 0
+                    dirty[page] = 1
+                else:
+                    dirty[page] = 1 if held and dirties else 0
+                if charged is not None:
+                    memcg.kmem_pages = getattr(frontend, "memcg_charge_pages")  # noqa: B009
+            if writes:
+                # A write fault frees the page's swap copy (reuse_swap_page /
+                # should_try_to_free_swap) and the page takes new content.
+                if slot_of[page]:
+                    ops.free(slot_of[page])
+                    slot_of[page] = 0
+                content[page] = next_content
+                next_content += 1
+                dirty[page] = 1
+                counts["dirty_accesses"] += 1
+            done = n_pages + j + 1
+            if done % sample_every == 0 or done == steps:
+                sample(done)
+            if progress is not None and (done % step == 0 or done == steps):
+                progress(done, steps)
+        counts["content_pages"] = next_content
+        counts["allocator_mallocs"], counts["allocator_frees"] = calls_box
 
     pool_end = pool_pages()
     stats = alloc.stats()
     metadata = alloc.metadata_bytes()
     after_compact = None
     if compact_every is not None:
-        pages_compacted += frontend.compact()
+        pages_compacted += ops.compact()
         after_compact = pool_pages()
         stats = alloc.stats()
 
@@ -186,7 +289,30 @@ def run(config: RunConfig, progress: Callable[[int, int], None] | None = None) -
         frontend=frontend.name,
         frontend_stats=_with_memcg(frontend.stats(), memcg),
         provenance={"compressor_version": compressor.version(), **workload.describe()},
+        churn=(
+            {
+                "ops": n_ops,
+                "access": config.access,
+                "dirty": config.dirty,
+                "swap_slots_used": next_slot,
+                "stores": stores,
+                **counts,
+            }
+            if n_ops
+            else None
+        ),
     )
+
+
+def pages_file(config: RunConfig, n: int) -> Iterator[bytes]:
+    """The bytes of workload pages 0..n-1 of a run's fill: the pages file its emitted
+    page trace refers to (replay --pages)."""
+    workload = create_workload(config.fill, config.seed, config.corpus, config.shuffle)
+    container = getattr(workload, "container", None)
+    if container is not None and container.kind != "image":
+        raise InputError("--emit-trace needs page bytes: run on the image, not its profile")
+    for index in range(n):
+        yield workload.page(workload.key(index))
 
 
 def _with_memcg(stats: dict[str, Any], memcg: MemCg) -> dict[str, Any]:

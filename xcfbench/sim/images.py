@@ -323,6 +323,31 @@ def load_image(c: Container) -> PageSet:
     return ps
 
 
+def is_container(path: str) -> bool:
+    """path is a regular file that starts like an image or a profile."""
+    try:
+        if not os.path.isfile(path):
+            return False
+        with open(path, "rb") as f:
+            return f.read(8) in (IMAGE_MAGIC, PROFILE_MAGIC)
+    except OSError:
+        return False
+
+
+def image_pages(path: str) -> Iterator[bytes]:
+    """The pages of an image in address order (checked whole first, so a damaged image
+    yields nothing); a profile holds no bytes and is refused in one line."""
+    c = open_container(path)
+    if c.kind != "image":
+        raise InputError(
+            f"profile {path!r} holds compressed lengths, not pages: run `pages` on its image"
+        )
+    ps = load_image(c)
+    pages = ps.pages
+    for key in ps.keys:
+        yield pages[key]
+
+
 def profile_calls(c: Container) -> list[tuple[str, str, int | None]]:
     return [(x["name"], x["call"], x["level"]) for x in c.meta["compressors"]]
 

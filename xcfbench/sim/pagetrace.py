@@ -24,8 +24,8 @@ from __future__ import annotations
 import hashlib
 import lzma
 import os
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from typing import Any, TextIO
 
 from xcfbench.errors import InputError
 from xcfbench.sim.allocators import create
@@ -57,6 +57,32 @@ def read_pages(path: str | os.PathLike[str]) -> bytes:
     return data
 
 
+def iter_trace_lines(path: str) -> Iterator[str]:
+    """The lines of a compressed page trace (.gz, .xz, .zst by magic), decoded as read;
+    a corrupt or truncated stream, or bytes that are not UTF-8, is a one-line
+    InputError."""
+    from xcfbench.compressed_io import close_text_stream, open_text_stream
+    from xcfbench.sim.trace import decode_errors
+
+    text = open_text_stream(path, "page trace")
+    name = os.path.basename(path)
+    try:
+        while True:
+            try:
+                line = text.readline()
+            except UnicodeDecodeError as e:
+                raise InputError(f"{name}: not UTF-8 text ({e.reason})") from None
+            except decode_errors() as e:
+                raise InputError(
+                    f"{name}: corrupt or truncated compressed page trace ({e})"
+                ) from None
+            if not line:
+                return
+            yield line
+    finally:
+        close_text_stream(text)
+
+
 def parse_line(line: str, lineno: int, name: str, n_pages: int) -> tuple[str, int, int]:
     fields = line.split()
     op = fields[0]
@@ -78,6 +104,40 @@ def parse_line(line: str, lineno: int, name: str, n_pages: int) -> tuple[str, in
     if page >= n_pages:
         raise InputError(f"{name}:{lineno}: page {page} is beyond the pages file ({n_pages} pages)")
     return op, slot, page
+
+
+class PageOps:
+    """The page-trace operations on a front end: what replay_pages does for each line and
+    what a run with churn does to the front end (engine.py), so both drive it alike.  With
+    out, every operation is also written as its trace line (run --emit-trace)."""
+
+    __slots__ = ("fe", "out", "write", "read", "free", "compact")
+
+    def __init__(self, fe: Any, out: TextIO | None = None) -> None:
+        self.fe, self.out = fe, out
+        if out is None:
+            self.write = lambda slot, page, key: fe.store(slot, key)
+            self.read, self.free, self.compact = fe.load, fe.invalidate, fe.compact
+            return
+        put = out.write
+
+        def write(slot: int, page: int, key: Hashable) -> bool:
+            put(f"w {slot} {page}\n")
+            return fe.store(slot, key)
+
+        def read(slot: int) -> bool:
+            put(f"r {slot}\n")
+            return fe.load(slot)
+
+        def free(slot: int) -> bool:
+            put(f"d {slot}\n")
+            return fe.invalidate(slot)
+
+        def compact() -> int:
+            put("c\n")
+            return fe.compact()
+
+        self.write, self.read, self.free, self.compact = write, read, free, compact
 
 
 def frontend_config(
@@ -171,6 +231,7 @@ def replay_pages(
     )
     n_pages = len(pages_data) // PAGE_SIZE
     counts = dict.fromkeys(OPS, 0)
+    ops = PageOps(fe)
     peak_pool = 0
     pool_pages = fe.alloc.pool_pages
     for lineno, raw in enumerate(lines, 1):
@@ -180,13 +241,13 @@ def replay_pages(
         op, slot, page = parse_line(line, lineno, name, n_pages)
         counts[op] += 1
         if op == "w":
-            fe.store(slot, key_of(page))
+            ops.write(slot, page, key_of(page))
         elif op == "r":
-            fe.load(slot)
+            ops.read(slot)
         elif op == "d":
-            fe.invalidate(slot)
+            ops.free(slot)
         elif op == "c":
-            fe.compact()
+            ops.compact()
         else:
             method = getattr(fe, OP_METHODS[op], None)
             if method is None:

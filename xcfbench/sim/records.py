@@ -84,7 +84,9 @@ class RunResult:
     verify_errors: int | None
     zv_curr_dist_counts: list[int]
     clen_histogram: list[int]  # every offered page's clen, 32-byte buckets
-    # [pages_written, curr_pages, pool_pages], zswap: + written_back_pages
+    # [step, curr_pages, pool_pages, live_pages], zswap: + written_back_pages.  step counts
+    # pages written, then accesses (--ops); live_pages = ceil(bytes allocated for stored
+    # objects / 4096)
     samples: list[list[int]]
     allocator_stats: dict[str, Any] = field(default_factory=dict)
     frontend: str = "zcache"
@@ -92,6 +94,10 @@ class RunResult:
     # zcache.*, mm_stat.*, ...): the metrics registry names them with dots.
     frontend_stats: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)  # versions, corpus digest
+    churn: dict[str, Any] | None = None  # --ops: what the accesses did (absent without)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if d["churn"] is None:
+            del d["churn"]
+        return d

@@ -29,13 +29,22 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import lzma
 import os
 import re
 import stat
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
+from xcfbench.compressed_io import (
+    GZIP_MAGIC,
+    XZ_MAGIC,
+    ZSTD_MAGIC,
+    close_text_stream,
+    open_text_stream,
+)
 from xcfbench.errors import InputError
 from xcfbench.io import MAX_LINE_BYTES, open_stream
 from xcfbench.sim.allocators import create
@@ -165,9 +174,18 @@ class TraceStream:
 
 @contextlib.contextmanager
 def open_trace(path: str | os.PathLike[str]) -> Iterator[TraceStream]:
-    """A trace file, a pipe or '-' (standard input), as a stream of checked operations."""
+    """A trace file, a pipe or '-' (standard input), as a stream of checked operations.
+    A regular file compressed with gzip, xz or zstd (recognised by its magic bytes) is
+    decompressed as it is read; a corrupt or truncated one is a one-line InputError."""
     path = os.fspath(path)
     name = "<stdin>" if path == "-" else os.path.basename(path)
+    if path != "-" and is_compressed_file(path):
+        text = open_text_stream(path, "trace")
+        try:
+            yield TraceStream(name, cast(BinaryIO, _Decoding(text.buffer, name)), None)
+        finally:
+            close_text_stream(text)
+        return
     with open_stream(path, "trace") as f:
         try:
             st = os.fstat(f.fileno())
@@ -175,6 +193,47 @@ def open_trace(path: str | os.PathLike[str]) -> Iterator[TraceStream]:
         except (OSError, ValueError, AttributeError):
             size = None
         yield TraceStream(name, f, size)
+
+
+def is_compressed_file(path: str) -> bool:
+    """path is a regular file that starts with gzip's, xz's or zstd's magic bytes."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
+        with open(path, "rb") as f:
+            head = f.read(6)
+    except OSError:
+        return False  # open_stream reports it
+    return head.startswith((GZIP_MAGIC, XZ_MAGIC, ZSTD_MAGIC))
+
+
+def decode_errors() -> tuple[type[BaseException], ...]:
+    errors: tuple[type[BaseException], ...] = (EOFError, OSError, lzma.LZMAError, zlib.error)
+    try:
+        import zstandard
+    except ImportError:
+        return errors
+    return (*errors, zstandard.ZstdError)
+
+
+class _Decoding:
+    """A decompressing binary stream whose decoding errors (a corrupt or truncated
+    .gz/.xz/.zst) become one-line InputErrors naming the trace."""
+
+    def __init__(self, f: BinaryIO, name: str) -> None:
+        self.f, self.name = f, name
+
+    def readline(self, limit: int = -1) -> bytes:
+        try:
+            return self.f.readline(limit)
+        except decode_errors() as e:
+            raise InputError(f"{self.name}: corrupt or truncated compressed trace ({e})") from None
+
+    def fileno(self) -> int:
+        raise OSError("a decompressed stream has no descriptor")
+
+    def tell(self) -> int:
+        raise OSError("a decompressed stream's position is not the file's")
 
 
 def read_trace(path: str | os.PathLike[str]) -> Trace:

@@ -9,6 +9,10 @@ kernel's own names.
   load(slot)        the page is read back (swap-in); True if the front end held it
   invalidate(slot)  the slot is freed (the page's owner is gone, or a discard)
   compact()         run the allocator's compaction as the front end triggers it
+  swapin_frees_slot after load(), the swap layer has freed the slot (zram's synchronous
+                    bypass); otherwise the page stays in the swap cache with its slot
+  swapin_dirties    a load that found the page leaves it dirty (zswap frees its entry
+                    and marks the folio dirty): its next eviction writes it again
   stats()           the front end's counters, nested under the kernel's file names
                     (frontswap, zcache's debugfs, mm_stat, ...): a result's frontend_stats
   check()           with real bytes: read back every stored page, count the wrong ones
@@ -34,6 +38,11 @@ class FrontEnd:
     call: ClassVar[str]  # the compressor call it makes
     options: ClassVar[dict[str, Any]] = {}  # its own options with the kernel's defaults
     kernel_allocators: ClassVar[tuple[str, ...]] = ()  # pairings the kernel had
+    swapin_dirties: ClassVar[bool] = False
+
+    @property
+    def swapin_frees_slot(self) -> bool:
+        return False
 
     def __init__(
         self,

@@ -248,6 +248,12 @@ class Zram(FrontEnd):
 
     # -- helpers ---------------------------------------------------------------------------
     @property
+    def swapin_frees_slot(self) -> bool:
+        """Swap mode: a private page is read through the synchronous bypass and its slot
+        freed at once (§5.3); block mode keeps the block."""
+        return self.mode == "swap"
+
+    @property
     def huge_class_size(self) -> int:
         """zs_huge_class_size; an allocator without one stores only > PAGE_SIZE whole."""
         return getattr(self.alloc, "huge_class_size", 0) or PAGE_SIZE + 1

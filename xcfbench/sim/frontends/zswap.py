@@ -68,6 +68,8 @@ class Zswap(FrontEnd):
     }
     kernel_allocators = ("zsmalloc", "zbud", "z3fold")
 
+    swapin_dirties = True  # zswap_load frees the entry and dirties the folio (§7)
+
     def __init__(
         self,
         allocator: Allocator,
