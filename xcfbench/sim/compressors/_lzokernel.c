@@ -1187,6 +1187,7 @@ static PyObject *py_compress(PyObject *self, PyObject *args, PyObject *kw)
 	void *heap;
 	PyObject *res;
 
+	(void)self;
 	if (parse_args(args, kw, "Op|O:compress", names, &v, &rle, &cap))
 		return NULL;
 	n = encode_view(&v, rle, (size_t)cap, stack_out, &out, &heap);
@@ -1211,6 +1212,7 @@ static PyObject *py_size(PyObject *self, PyObject *args, PyObject *kw)
 	uint8_t *out;
 	void *heap;
 
+	(void)self;
 	if (parse_args(args, kw, "Op|O:size", names, &v, &rle, &cap))
 		return NULL;
 	n = encode_view(&v, rle, (size_t)cap, stack_out, &out, &heap);
@@ -1228,6 +1230,7 @@ static PyObject *py_decompress(PyObject *self, PyObject *args, PyObject *kw)
 	Py_ssize_t out_len, n;
 	PyObject *res;
 
+	(void)self;
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "y*n:decompress", names,
 					 &v, &out_len))
 		return NULL;
@@ -1262,6 +1265,7 @@ static PyObject *py_sw842_size(PyObject *self, PyObject *arg)
 	Py_buffer v;
 	size_t n;
 
+	(void)self;
 	if (get_input(arg, &v))
 		return NULL;
 	n = sw842_size(v.buf, (size_t)v.len, &sw842_state);
@@ -1275,6 +1279,7 @@ static PyObject *py_sw842_compress(PyObject *self, PyObject *arg)
 	PyObject *res;
 	size_t n;
 
+	(void)self;
 	if (get_input(arg, &v))
 		return NULL;
 	if ((size_t)v.len > (size_t)PY_SSIZE_T_MAX / 2) {
@@ -1303,6 +1308,7 @@ static PyObject *py_sw842_decompress(PyObject *self, PyObject *args,
 	Py_ssize_t out_len, n;
 	PyObject *res;
 
+	(void)self;
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "y*n:sw842_decompress",
 					 names, &v, &out_len))
 		return NULL;
@@ -1367,7 +1373,7 @@ static struct PyModuleDef moduledef = {
 	PyModuleDef_HEAD_INIT, "xcfbench.sim.compressors._lzokernel",
 	"Linux kernel LZO1X-1 / LZO-RLE compressor model, a safe LZO1X decoder,\n"
 	"and the kernel's software 842 encoder with a safe decoder.",
-	-1, methods,
+	-1, methods, NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC PyInit__lzokernel(void)
