@@ -2,8 +2,8 @@
 
 setuptools reads this file for the one thing pyproject.toml cannot say, the C extension
 xcfbench.sim.compressors._lzokernel (the kernel's LZO1X-1 and LZO-RLE encoders, an LZO1X
-decoder, the software 842 encoder and decoder).  `pip install -e .` and `pip wheel .` both compile it;
-gcc and the Python headers are needed.
+decoder, the software 842 encoder and decoder).  `pip install -e .` and `pip wheel .` both
+compile it; gcc and the Python headers are needed.
 """
 
 from setuptools import Extension, setup
