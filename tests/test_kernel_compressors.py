@@ -1,6 +1,8 @@
 """Today's kernel compressors against the kernel: the length Linux 6.12.117 produces for each
 of the 1990 reference pages, as zram calls it and as zswap calls it (null = the call fails,
-a zswap rejection), and a round trip of every page (tests/reference/compressors/README.md)."""
+a zswap rejection), and a round trip of every page (tests/reference/compressors/README.md).
+842's bytes are checked against a plain Python model of lib/842 (tests/helpers_842.py), and
+its decoder is fuzzed."""
 
 from __future__ import annotations
 
@@ -10,14 +12,18 @@ import lzma
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from tests import helpers_842
+from tests.helpers_compressors import page as reference_page
 from xcfbench.errors import InputError
 from xcfbench.sim.compressors import COMPRESSORS, create_compressor
+from xcfbench.sim.compressors import _lzokernel as lzokernel
 from xcfbench.sim.pages import PageCache
 
 REF = Path(__file__).parent / "reference" / "compressors"
 KERNEL = ("lzo", "lzo-rle", "lz4", "lz4hc", "zstd", "deflate", "842")
-DECODABLE = tuple(n for n in KERNEL if n != "842")
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +63,7 @@ def test_zswap_rejects_where_the_kernel_does(reference):
 
 
 @pytest.mark.parametrize("call", ["zram", "zswap"])
-@pytest.mark.parametrize("name", DECODABLE)
+@pytest.mark.parametrize("name", KERNEL)
 def test_round_trip_every_reference_page(reference, name, call):
     pages, _ = reference
     comp = create_compressor(name, call)
@@ -70,18 +76,139 @@ def test_round_trip_every_reference_page(reference, name, call):
         assert comp.decompress(data) == page, i
 
 
-@pytest.mark.parametrize("name", DECODABLE)
+@pytest.mark.parametrize("name", KERNEL)
 def test_decompress_refuses_garbage_with_value_error(name):
     comp = create_compressor(name)
     with pytest.raises(ValueError):
         comp.decompress(b"\x00\x01\x02garbage")
 
 
-def test_842_has_no_decoder():
-    comp = create_compressor("842")
-    assert not comp.decodes
-    with pytest.raises(InputError):
-        comp.compress(bytes(4096))
+@pytest.mark.parametrize("call", ["zram", "zswap"])
+def test_842_compress_gives_the_kernels_length(reference, call):
+    # size() counts bits without writing; compress() writes them: both are the kernel's.
+    pages, rows = reference
+    comp = create_compressor("842", call)
+    got = [None if (c := comp.compress(p)) is None else len(c) for p in pages]
+    want = [r[call]["842"] for r in rows]
+    assert got == want
+    # zswap's 4096-byte destination: null exactly where zram's output is longer.
+    assert all((r["zswap"]["842"] is None) == (r["zram"]["842"] > 4096) for r in rows)
+
+
+def test_842_bytes_read_back_through_the_kernels_decoder_table(reference):
+    # Every page's stream, decoded by the model's reader of lib/842's decoder table; the
+    # reference set meets all 26 templates and REPEAT and ZEROS.
+    pages, _ = reference
+    met = set()
+    for i, page in enumerate(pages):
+        out, codes = helpers_842.decode(lzokernel.sw842_compress(page))
+        assert out == page, i
+        met |= codes
+    assert met == set(range(26)) | {helpers_842.REPEAT, helpers_842.ZEROS}
+
+
+def test_842_bytes_equal_the_model(reference):
+    # The model's encoder is slow Python: every 20th page (every kind of the set).
+    pages, _ = reference
+    for i in range(0, len(pages), 20):
+        assert lzokernel.sw842_compress(pages[i]) == helpers_842.encode(pages[i]), i
+
+
+def test_crc32_be_check_value():
+    assert helpers_842.crc32_be(b"123456789") == 0x89A1897F  # ~ CRC-32/CKSUM's 0x765e7680
+    stream = lzokernel.sw842_compress(b"123456789")
+    assert helpers_842.decode(stream, 9)[0] == b"123456789"
+
+
+def _words(seed_words):
+    words, picks = seed_words
+    return b"".join(words[i % len(words)] for i in picks)
+
+
+# Inputs of any length: SHORT_DATA tails, REPEAT runs past 64 groups, zero groups, small
+# alphabets that fill the index tables with equal values, rings that wrap (over 2 KiB).
+inputs_842 = st.one_of(
+    st.binary(max_size=40),
+    st.tuples(
+        st.lists(st.binary(min_size=1, max_size=8), min_size=1, max_size=6),
+        st.lists(st.integers(0, 5), max_size=1200),
+    ).map(_words),
+    st.tuples(st.binary(min_size=8, max_size=8), st.integers(0, 140), st.binary(max_size=9)).map(
+        lambda t: t[0] * t[1] + t[2]
+    ),
+    st.lists(st.sampled_from([b"\0" * 8, b"ab", b"abcd", b"\xff\x00"]), max_size=1500).map(
+        b"".join
+    ),
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(inputs_842)
+def test_842_generated_inputs_equal_the_model_and_round_trip(data):
+    out = lzokernel.sw842_compress(data)
+    assert out == helpers_842.encode(data)
+    assert lzokernel.sw842_size(data) == len(out) and len(out) % 8 == 0
+    assert lzokernel.sw842_decompress(out, len(data)) == data
+
+
+def _stream(page_no):
+    return lzokernel.sw842_compress(reference_page(page_no))
+
+
+def test_842_decoder_refuses_malformed_streams():
+    good = lzokernel.sw842_compress(b"abcdefgh" * 3 + b"xyz")
+    assert lzokernel.sw842_decompress(good, 27) == b"abcdefgh" * 3 + b"xyz"
+    bad_crc = good[:-9] + bytes([good[-9] ^ 1]) + good[-8:]
+    cases = {
+        "empty": (b"", 4096),
+        "no room": (good, 26),
+        "truncated": (good[:4], 4096),
+        "bad crc": (bad_crc, 4096),
+        "repeat first": (bytes([helpers_842.REPEAT << 3, 0, 0, 0, 0, 0, 0, 0]), 4096),
+        "zero-length short data": (bytes([helpers_842.SHORT_DATA << 3]) + bytes(7), 4096),
+        "template 0x1a": (bytes([0x1A << 3]) + bytes(7), 4096),
+        "template 0x1f": (bytes([0x1F << 3]) + bytes(7), 4096),
+        "index before any output": (bytes([0x19 << 3]) + bytes(7), 4096),
+    }
+    for name, (data, out_len) in cases.items():
+        with pytest.raises(ValueError):
+            lzokernel.sw842_decompress(data, out_len)
+            pytest.fail(name)
+    with pytest.raises(ValueError, match="CRC"):
+        lzokernel.sw842_decompress(bad_crc, 4096)
+    with pytest.raises(ValueError):
+        lzokernel.sw842_decompress(good, -1)
+
+
+# Streams to damage: pages of several kinds (every template, REPEAT, ZEROS), a short input.
+_FUZZ_PAGES = (0, 100, 400, 700, 1000, 1300, 1600, 1989)
+damaged = st.tuples(
+    st.sampled_from(_FUZZ_PAGES + (-1,)),
+    st.lists(st.tuples(st.integers(0, 5000), st.integers(0, 7)), max_size=6),
+    st.integers(0, 5000),
+    st.binary(max_size=16),
+    st.sampled_from([0, 7, 8, 100, 4095, 4096, 8192]),
+)
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(damaged)
+def test_842_decoder_on_damaged_streams_gives_bytes_or_value_error(case):
+    which, flips, cut, tail, out_len = case
+    data = bytearray(_stream(which) if which >= 0 else lzokernel.sw842_compress(b"hello, 842"))
+    for at, bit in flips:
+        if data:
+            data[at % len(data)] ^= 1 << bit
+    data = bytes(data[:cut]) + tail
+    try:
+        out = lzokernel.sw842_decompress(data, out_len)
+    except ValueError:
+        return
+    assert isinstance(out, bytes) and len(out) <= out_len
 
 
 def test_page_cache_verify_path_uses_compress():

@@ -112,11 +112,6 @@ class RunConfig:
                     f"front end {frontend.name} has no option {key!r}"
                     f" (options: {', '.join(frontend.options) or 'none'})"
                 )
-        if self.verify and not get_compressor_class(self.compressor).decodes:
-            raise InputError(
-                f"--verify needs a decoder; compressor {self.compressor} is"
-                " modelled by its compressed length only"
-            )
         for key, value in self.compressor_options:
             if key != "level":
                 raise InputError(

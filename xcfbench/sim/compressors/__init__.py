@@ -11,7 +11,7 @@ The seed measured lzo1x-1 as compiled into Linux 3.1.  Two implementations are o
 Today's kernel compressors are registered here too, each exact for zram's and zswap's
 calls (the 1990 pages of tests/reference/compressors):
 
-  lzo, lzo-rle, 842          kernel_lzo.py: our C extension _lzokernel (842: length only)
+  lzo, lzo-rle, 842          kernel_lzo.py: our C extension _lzokernel
   lz4, lz4hc, zstd, deflate  kernel_libs.py: lz4 0.19.1, zstandard 0.19.0, CPython's zlib
 
 `lzo` is the kernel's lzo of today (Linux 3.7+); python-lzo's lzo1x-1 stays for the seed.

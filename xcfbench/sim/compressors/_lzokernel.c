@@ -1,7 +1,7 @@
 /*
  * _lzokernel.c - the Linux kernel's LZO1X-1 and LZO-RLE compressors, an
- * LZO1X decoder, and the length of the kernel's software 842 output, for
- * xcfbench's size models (xcfbench.sim.compressors._lzokernel).
+ * LZO1X decoder, and the kernel's software 842 compressor with a decoder,
+ * for xcfbench's size models (xcfbench.sim.compressors._lzokernel).
  *
  * Models lib/lzo/lzo1x_compress.c as in Linux 3.7 up to 6.12.y: the LZO
  * 2.06 based encoder with a 2^13-entry dictionary cleared for every chunk,
@@ -13,14 +13,18 @@
  * from the kernel.
  *
  * The decoder is an independent bounds-checked LZO1X decoder that also
- * reads lzo-rle (bitstream version 1) streams.  There is no 842 encoder
- * or decoder here: only the length sw842_compress() would produce.
+ * reads lzo-rle (bitstream version 1) streams.  The 842 encoder models
+ * lib/842 sw842_compress() bit for bit (section 7; checked against the
+ * public kernel sources, not copied); its decoder is an independent
+ * bounds-checked reader of that format that checks the CRC.
  *
  * Python API:
  *   compress(data, rle, cap=None) -> bytes | None
  *   size(data, rle, cap=None)     -> int (-1 where compress gives None)
  *   decompress(data, out_len)     -> bytes (ValueError on bad input)
  *   sw842_size(data)              -> int (lib/842 sw842_compress length)
+ *   sw842_compress(data)          -> bytes (lib/842 sw842_compress output)
+ *   sw842_decompress(data, out_len) -> bytes (ValueError on bad input)
  *
  * cap models the _safe variant's destination size: the kernel gives up
  * (LZO_E_OUTPUT_OVERRUN) as soon as one of its room checks fails, and
@@ -559,25 +563,48 @@ copy_trailing:
 }
 
 /*
- * ---- sw842 (lib/842/842_compress.c), size only ----
+ * ---- sw842 (lib/842: 842_compress.c, 842_decompress.c, 842.h) ----
  *
  * The page is taken 8 bytes at a time.  Each group becomes a REPEAT of
  * the previous group, a ZEROS template, or the first template of the
  * kernel's list (ordered by cost) whose index operands can all be found
  * in the rolling tables of recent 2-, 4- and 8-byte values; the last
- * template (8 literal bytes) always fits.  Only the choice matters for
- * the size, so we track which values are present, not their indices.
+ * template (8 literal bytes) always fits.  An index names the table slot
+ * most recently written with the value: the kernel's hash chains put the
+ * newest node first and its lookup stops at the first equal value.
+ *
+ * One encoder serves both calls.  sw842_size() runs it in count-only
+ * mode (bits are counted, nothing is written, no CRC is computed);
+ * sw842_compress() writes the bitstream: most significant bit first,
+ * then END, crc32_be(0, input) in 32 bits, zero bits to the byte and
+ * zero bytes to a multiple of 8.
  */
 #define SW_OP_BITS	5
 #define SW_REPEAT_BITS	6
 #define SW_REPEAT_MAX	63	/* repeat count is stored minus one */
 #define SW_SHORT_BITS	3
+#define SW_SHORT_MAX	7
 #define SW_CRC_BITS	32
+#define SW_I2_BITS	8
+#define SW_I4_BITS	9
+#define SW_I8_BITS	8
 
-/* Ring sizes follow the index widths I2 8, I4 9, I8 8 bits. */
-#define SW_N2		256
-#define SW_N4		512
-#define SW_N8		256
+/* The special templates' codes; 0x00-0x19 are the regular ones. */
+#define SW_OP_REPEAT	0x1b
+#define SW_OP_ZEROS	0x1c
+#define SW_OP_SHORT	0x1d
+#define SW_OP_END	0x1e
+
+/* Ring sizes follow the index widths. */
+#define SW_N2		(1u << SW_I2_BITS)
+#define SW_N4		(1u << SW_I4_BITS)
+#define SW_N8		(1u << SW_I8_BITS)
+
+#if defined(__GNUC__)
+#define SW_INLINE	static inline __attribute__((always_inline))
+#else
+#define SW_INLINE	static inline
+#endif
 
 /*
  * Operand kinds in a template: D = literal, I = table index.  Widths are
@@ -585,52 +612,59 @@ copy_trailing:
  */
 enum { SW_D = 0, SW_I = 1 };
 struct sw_op { uint8_t kind, width; };
+struct sw_tmpl { uint8_t code; struct sw_op op[4]; };
 
-/* Templates in the kernel's order: cheapest first. */
-static const struct sw_op sw_templates[26][4] = {
-	{{SW_I, 8}},
-	{{SW_I, 4}, {SW_I, 4}},
-	{{SW_I, 4}, {SW_I, 2}, {SW_I, 2}},
-	{{SW_I, 2}, {SW_I, 2}, {SW_I, 4}},
-	{{SW_I, 2}, {SW_I, 2}, {SW_I, 2}, {SW_I, 2}},
-	{{SW_I, 4}, {SW_I, 2}, {SW_D, 2}},
-	{{SW_I, 4}, {SW_D, 2}, {SW_I, 2}},
-	{{SW_I, 2}, {SW_D, 2}, {SW_I, 4}},
-	{{SW_D, 2}, {SW_I, 2}, {SW_I, 4}},
-	{{SW_I, 2}, {SW_I, 2}, {SW_I, 2}, {SW_D, 2}},
-	{{SW_I, 2}, {SW_I, 2}, {SW_D, 2}, {SW_I, 2}},
-	{{SW_I, 2}, {SW_D, 2}, {SW_I, 2}, {SW_I, 2}},
-	{{SW_D, 2}, {SW_I, 2}, {SW_I, 2}, {SW_I, 2}},
-	{{SW_I, 4}, {SW_D, 4}},
-	{{SW_D, 4}, {SW_I, 4}},
-	{{SW_I, 2}, {SW_I, 2}, {SW_D, 4}},
-	{{SW_I, 2}, {SW_D, 2}, {SW_I, 2}, {SW_D, 2}},
-	{{SW_I, 2}, {SW_D, 4}, {SW_I, 2}},
-	{{SW_D, 2}, {SW_I, 2}, {SW_I, 2}, {SW_D, 2}},
-	{{SW_D, 2}, {SW_I, 2}, {SW_D, 2}, {SW_I, 2}},
-	{{SW_D, 4}, {SW_I, 2}, {SW_I, 2}},
-	{{SW_I, 2}, {SW_D, 2}, {SW_D, 4}},
-	{{SW_D, 2}, {SW_I, 2}, {SW_D, 4}},
-	{{SW_D, 4}, {SW_I, 2}, {SW_D, 2}},
-	{{SW_D, 4}, {SW_D, 2}, {SW_I, 2}},
-	{{SW_D, 8}},
+/* Templates in the kernel's order, cheapest first, with their codes. */
+static const struct sw_tmpl sw_templates[] = {
+	{0x19, {{SW_I, 8}}},
+	{0x18, {{SW_I, 4}, {SW_I, 4}}},
+	{0x17, {{SW_I, 4}, {SW_I, 2}, {SW_I, 2}}},
+	{0x13, {{SW_I, 2}, {SW_I, 2}, {SW_I, 4}}},
+	{0x12, {{SW_I, 2}, {SW_I, 2}, {SW_I, 2}, {SW_I, 2}}},
+	{0x16, {{SW_I, 4}, {SW_I, 2}, {SW_D, 2}}},
+	{0x15, {{SW_I, 4}, {SW_D, 2}, {SW_I, 2}}},
+	{0x0e, {{SW_I, 2}, {SW_D, 2}, {SW_I, 4}}},
+	{0x09, {{SW_D, 2}, {SW_I, 2}, {SW_I, 4}}},
+	{0x11, {{SW_I, 2}, {SW_I, 2}, {SW_I, 2}, {SW_D, 2}}},
+	{0x10, {{SW_I, 2}, {SW_I, 2}, {SW_D, 2}, {SW_I, 2}}},
+	{0x0d, {{SW_I, 2}, {SW_D, 2}, {SW_I, 2}, {SW_I, 2}}},
+	{0x08, {{SW_D, 2}, {SW_I, 2}, {SW_I, 2}, {SW_I, 2}}},
+	{0x14, {{SW_I, 4}, {SW_D, 4}}},
+	{0x04, {{SW_D, 4}, {SW_I, 4}}},
+	{0x0f, {{SW_I, 2}, {SW_I, 2}, {SW_D, 4}}},
+	{0x0c, {{SW_I, 2}, {SW_D, 2}, {SW_I, 2}, {SW_D, 2}}},
+	{0x0b, {{SW_I, 2}, {SW_D, 4}, {SW_I, 2}}},
+	{0x07, {{SW_D, 2}, {SW_I, 2}, {SW_I, 2}, {SW_D, 2}}},
+	{0x06, {{SW_D, 2}, {SW_I, 2}, {SW_D, 2}, {SW_I, 2}}},
+	{0x03, {{SW_D, 4}, {SW_I, 2}, {SW_I, 2}}},
+	{0x0a, {{SW_I, 2}, {SW_D, 2}, {SW_D, 4}}},
+	{0x05, {{SW_D, 2}, {SW_I, 2}, {SW_D, 4}}},
+	{0x02, {{SW_D, 4}, {SW_I, 2}, {SW_D, 2}}},
+	{0x01, {{SW_D, 4}, {SW_D, 2}, {SW_I, 2}}},
+	{0x00, {{SW_D, 8}}},
 };
-#define SW_NTEMPLATES	26
+#define SW_NTEMPLATES	((int)(sizeof(sw_templates) / sizeof(sw_templates[0])))
+
+/* Decoder: template code -> position in sw_templates (filled at import). */
+static int8_t sw_by_code[SW_NTEMPLATES];
 
 /* Bits of an operand: literals are 8 per byte, indices 8/9/8 bits. */
-static int sw_op_bits(struct sw_op op)
+static unsigned int sw_op_bits(struct sw_op op)
 {
 	if (op.kind == SW_D)
-		return op.width * 8;
-	return op.width == 4 ? 9 : 8;
+		return op.width * 8u;
+	return op.width == 4 ? SW_I4_BITS : op.width == 2 ? SW_I2_BITS
+							  : SW_I8_BITS;
 }
 
 /*
- * A ring of recent values with a chained hash for membership.  A slot
- * joins the hash only when first written, so the initial zero contents
- * are never found (the kernel initialises its nodes unhashed).  Chains
- * are doubly linked: a repetitive page puts every slot in one bucket,
- * and replacing a slot must not walk the whole chain.
+ * A ring of recent values with a chained hash for lookup.  A slot joins
+ * the hash only when first written, so the initial zero contents are
+ * never found (the kernel initialises its nodes unhashed).  A slot that
+ * is written goes to the head of its bucket's chain, so the first equal
+ * value on the chain is the newest, as in the kernel.  Chains are doubly
+ * linked: a repetitive page puts every slot in one bucket, and replacing
+ * a slot must not walk the whole chain.
  */
 struct sw_ring {
 	unsigned int n, bucket_bits;
@@ -654,14 +688,15 @@ static inline unsigned int sw_bucket(const struct sw_ring *r, uint64_t v)
 	return (unsigned int)((v * 0x9e3779b97f4a7c15ull) >> (64 - r->bucket_bits));
 }
 
-static int sw_ring_has(const struct sw_ring *r, uint64_t v)
+/* The slot most recently written with v, or -1. */
+static int sw_ring_find(const struct sw_ring *r, uint64_t v)
 {
 	int i;
 
 	for (i = r->head[sw_bucket(r, v)]; i >= 0; i = r->next[i])
 		if (r->data[i] == v)
-			return 1;
-	return 0;
+			return i;
+	return -1;
 }
 
 static void sw_ring_put(struct sw_ring *r, unsigned int slot, uint64_t v)
@@ -692,65 +727,173 @@ struct sw_state {
 	struct sw_ring r2, r4, r8;
 };
 
-/* Could this template encode the group?  All its indices must exist. */
-static int sw_template_fits(const struct sw_state *s, const struct sw_op *t,
-			    const uint16_t d2[4], const uint32_t d4[2],
-			    uint64_t d8, int8_t found[3][4])
+/* Slot lookups of one group; SW_UNCHECKED until looked up. */
+#define SW_UNCHECKED	(-2)
+struct sw_found {
+	int i2[4], i4[2], i8;
+};
+
+/*
+ * Could this template encode the group?  All its indices must exist.
+ * Each operand is looked up at most once per group, as the kernel caches.
+ */
+SW_INLINE int sw_template_fits(const struct sw_state *s, const struct sw_op *t,
+			       const uint16_t d2[4], const uint32_t d4[2],
+			       uint64_t d8, struct sw_found *f)
 {
 	unsigned int b = 0, i;
 
 	for (i = 0; i < 4 && t[i].width; b += t[i].width, i++) {
-		int8_t *f;
+		int *slot;
 
 		if (t[i].kind != SW_I)
 			continue;
-		/* Look each operand up once per group, as the kernel caches. */
 		if (t[i].width == 2) {
-			f = &found[0][b >> 1];
-			if (*f < 0)
-				*f = (int8_t)sw_ring_has(&s->r2, d2[b >> 1]);
+			slot = &f->i2[b >> 1];
+			if (*slot == SW_UNCHECKED)
+				*slot = sw_ring_find(&s->r2, d2[b >> 1]);
 		} else if (t[i].width == 4) {
-			f = &found[1][b >> 2];
-			if (*f < 0)
-				*f = (int8_t)sw_ring_has(&s->r4, d4[b >> 2]);
+			slot = &f->i4[b >> 2];
+			if (*slot == SW_UNCHECKED)
+				*slot = sw_ring_find(&s->r4, d4[b >> 2]);
 		} else {
-			f = &found[2][0];
-			if (*f < 0)
-				*f = (int8_t)sw_ring_has(&s->r8, d8);
+			slot = &f->i8;
+			if (*slot == SW_UNCHECKED)
+				*slot = sw_ring_find(&s->r8, d8);
 		}
-		if (!*f)
+		if (*slot < 0)
 			return 0;
 	}
 	return 1;
 }
 
-static int sw_template_cost[SW_NTEMPLATES];
+static unsigned int sw_template_cost[SW_NTEMPLATES];
 
-static void sw_init_costs(void)
+/* crc32_be (lib/crc32.c): polynomial 0x04c11db7, MSB first, no inversion. */
+static uint32_t sw_crc_table[256];
+
+static void sw_init_tables(void)
 {
 	int c, i;
+	uint32_t k, r;
 
 	for (c = 0; c < SW_NTEMPLATES; c++) {
-		int bits = SW_OP_BITS;
+		unsigned int bits = SW_OP_BITS;
 
-		for (i = 0; i < 4 && sw_templates[c][i].width; i++)
-			bits += sw_op_bits(sw_templates[c][i]);
+		for (i = 0; i < 4 && sw_templates[c].op[i].width; i++)
+			bits += sw_op_bits(sw_templates[c].op[i]);
 		sw_template_cost[c] = bits;
+		sw_by_code[sw_templates[c].code] = (int8_t)c;
+	}
+	for (k = 0; k < 256; k++) {
+		r = k << 24;
+		for (i = 0; i < 8; i++)
+			r = (r << 1) ^ ((r & 0x80000000u) ? 0x04c11db7u : 0);
+		sw_crc_table[k] = r;
 	}
 }
 
-/* Compressed length in bytes of sw842_compress(in, len). */
+static uint32_t sw_crc32_be(const uint8_t *p, size_t n)
+{
+	uint32_t crc = 0;
+
+	while (n--)
+		crc = (crc << 8) ^ sw_crc_table[(crc >> 24) ^ *p++];
+	return crc;
+}
+
+static inline uint16_t sw_be16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline uint32_t sw_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+/*
+ * Bit writer, most significant bit first.  acc holds the bits not yet
+ * written in its low nacc (< 8) bits; higher bits of acc are stale.
+ */
+struct sw_out {
+	uint8_t *p;
+	uint64_t acc;
+	unsigned int nacc;
+};
+
+/* Append the n (<= 32) low bits of v, which has no higher bits set. */
+static inline void sw_put(struct sw_out *o, uint32_t v, unsigned int n)
+{
+	o->acc = (o->acc << n) | v;
+	o->nacc += n;
+	while (o->nacc >= 8) {
+		o->nacc -= 8;
+		*o->p++ = (uint8_t)(o->acc >> o->nacc);
+	}
+}
+
+/* The operands of template t for the group at g. */
+static void sw_put_template(struct sw_out *o, const struct sw_tmpl *t,
+			    const uint8_t *g, const struct sw_found *f)
+{
+	unsigned int b = 0, i;
+
+	sw_put(o, t->code, SW_OP_BITS);
+	for (i = 0; i < 4 && t->op[i].width; b += t->op[i].width, i++) {
+		struct sw_op op = t->op[i];
+
+		if (op.kind == SW_D) {
+			if (op.width == 2) {
+				sw_put(o, sw_be16(g + b), 16);
+			} else {
+				sw_put(o, sw_be32(g + b), 32);
+				if (op.width == 8)
+					sw_put(o, sw_be32(g + 4), 32);
+			}
+		} else if (op.width == 2) {
+			sw_put(o, (uint32_t)f->i2[b >> 1], SW_I2_BITS);
+		} else if (op.width == 4) {
+			sw_put(o, (uint32_t)f->i4[b >> 2], SW_I4_BITS);
+		} else {
+			sw_put(o, (uint32_t)f->i8, SW_I8_BITS);
+		}
+	}
+}
+
+/* Compressed length in bytes from the stream's bits. */
 static size_t sw842_bits_to_size(uint64_t bits)
 {
 	/* Round to bytes, then pad the stream to a multiple of 8 bytes. */
 	return (size_t)((bits + 63) / 64) * 8;
 }
 
-static size_t sw842_size(const uint8_t *in, size_t len, struct sw_state *s)
+/* Room sw842_compress() output can need for len input bytes. */
+static size_t sw842_bound(size_t len)
+{
+	/* At most 69 bits a group (template 0x00), SHORT_DATA 64, END+CRC 37. */
+	return len / 8 * 9 + 32;
+}
+
+/*
+ * sw842_compress(in, len): the stream's length in bytes; with emit, the
+ * stream itself is written to out (sw842_bound(len) bytes of room).
+ * Inlined twice, so that the count-only copy has no writer in it.
+ */
+SW_INLINE size_t sw842_encode(const uint8_t *in, size_t len,
+			      struct sw_state *s, uint8_t *out, const int emit)
 {
 	uint64_t bits = 0, last = 0, cur;
-	size_t pos = 0;
+	size_t pos = 0, n;
 	unsigned int repeat = 0;
+	struct sw_out o = {out, 0, 0};
+
+#define SW_EMIT(v, nb) do {				\
+		bits += (nb);				\
+		if (emit)				\
+			sw_put(&o, (v), (nb));		\
+	} while (0)
 
 	sw_ring_init(&s->r2, SW_N2, 10);
 	sw_ring_init(&s->r4, SW_N4, 11);
@@ -779,23 +922,28 @@ static size_t sw842_size(const uint8_t *in, size_t len, struct sw_state *s)
 			goto update;
 		if (repeat) {
 			/* A full REPEAT (64 groups) swallows this group too. */
-			bits += SW_OP_BITS + SW_REPEAT_BITS;
+			SW_EMIT(SW_OP_REPEAT << SW_REPEAT_BITS | (repeat - 1),
+				SW_OP_BITS + SW_REPEAT_BITS);
 			repeat = 0;
 			if (cur == last)
 				goto update;
 		}
 		if (cur == 0) {
-			bits += SW_OP_BITS;
+			SW_EMIT(SW_OP_ZEROS, SW_OP_BITS);
 		} else {
-			int8_t found[3][4];
+			struct sw_found f = {
+				{SW_UNCHECKED, SW_UNCHECKED, SW_UNCHECKED,
+				 SW_UNCHECKED},
+				{SW_UNCHECKED, SW_UNCHECKED}, SW_UNCHECKED};
 			int c;
 
-			memset(found, -1, sizeof(found));
 			for (c = 0; c < SW_NTEMPLATES - 1; c++)
-				if (sw_template_fits(s, sw_templates[c], d2, d4,
-						     d8, found))
+				if (sw_template_fits(s, sw_templates[c].op, d2,
+						     d4, d8, &f))
 					break;
 			bits += sw_template_cost[c];
+			if (emit)
+				sw_put_template(&o, &sw_templates[c], g, &f);
 		}
 update:
 		/* Every group enters the rings, repeats and zeros included. */
@@ -809,11 +957,172 @@ update:
 				    (unsigned int)((pos >> 1) % SW_N2) + i, d2[i]);
 	}
 	if (repeat)
-		bits += SW_OP_BITS + SW_REPEAT_BITS;
-	if (len - pos)
-		bits += SW_OP_BITS + SW_SHORT_BITS + 8 * (len - pos);
-	bits += SW_OP_BITS + SW_CRC_BITS;	/* END template, CRC-32 */
-	return sw842_bits_to_size(bits);
+		SW_EMIT(SW_OP_REPEAT << SW_REPEAT_BITS | (repeat - 1),
+			SW_OP_BITS + SW_REPEAT_BITS);
+	if (len - pos) {
+		SW_EMIT(SW_OP_SHORT << SW_SHORT_BITS | (uint32_t)(len - pos),
+			SW_OP_BITS + SW_SHORT_BITS);
+		for (; pos < len; pos++)
+			SW_EMIT(in[pos], 8);
+	}
+	SW_EMIT(SW_OP_END, SW_OP_BITS);
+	bits += SW_CRC_BITS;
+	n = sw842_bits_to_size(bits);
+	if (emit) {
+		sw_put(&o, sw_crc32_be(in, len), SW_CRC_BITS);
+		if (o.nacc)
+			*o.p++ = (uint8_t)(o.acc << (8 - o.nacc));
+		memset(o.p, 0, n - (size_t)(o.p - out));
+	}
+	return n;
+#undef SW_EMIT
+}
+
+static size_t sw842_size(const uint8_t *in, size_t len, struct sw_state *s)
+{
+	return sw842_encode(in, len, s, NULL, 0);
+}
+
+static size_t sw842_compress(const uint8_t *in, size_t len,
+			     struct sw_state *s, uint8_t *out)
+{
+	return sw842_encode(in, len, s, out, 1);
+}
+
+/*
+ * Bounds-checked bit reader, most significant bit first.  sw_get() takes
+ * 1 to 32 bits and fails (-1) when the input ends first.
+ */
+struct sw_in {
+	const uint8_t *p;
+	size_t len;		/* bytes */
+	size_t bit;		/* bits consumed */
+};
+
+static int sw_get(struct sw_in *r, unsigned int n, uint32_t *v)
+{
+	size_t byte = r->bit >> 3;
+	unsigned int need = (unsigned int)(r->bit & 7) + n;
+	unsigned int nb = (need + 7) / 8, i;
+	uint64_t w = 0;
+
+	if (byte > r->len || r->len - byte < nb)
+		return -1;
+	for (i = 0; i < nb; i++)
+		w = w << 8 | r->p[byte + i];
+	*v = (uint32_t)((w >> (nb * 8 - need)) & ((1ull << n) - 1));
+	r->bit += n;
+	return 0;
+}
+
+#define SW_BAD		(-1)	/* malformed stream or output over out_len */
+#define SW_BAD_CRC	(-2)	/* decoded, but the CRC does not match */
+
+/*
+ * sw842_decompress(): decode into out (out_len bytes of room); the
+ * number of bytes produced, or SW_BAD / SW_BAD_CRC.  Accepts what the
+ * kernel accepts and checks what it checks (indices behind the output,
+ * REPEAT after some output, a SHORT_DATA length of 1..7, the CRC over
+ * the output), and in addition every read and every write.  Like the
+ * kernel, it stops at END and ignores what follows the CRC.
+ */
+static Py_ssize_t sw842_decode(const uint8_t *in, size_t in_len,
+			       uint8_t *out, size_t out_len)
+{
+	struct sw_in r = {in, in_len, 0};
+	size_t o = 0;
+	uint32_t code, v, crc;
+
+	for (;;) {
+		if (sw_get(&r, SW_OP_BITS, &code))
+			return SW_BAD;
+		if (code == SW_OP_END)
+			break;
+		if (code == SW_OP_REPEAT) {
+			unsigned int k;
+
+			if (sw_get(&r, SW_REPEAT_BITS, &v))
+				return SW_BAD;
+			/* The kernel checks for some output; it copies 8. */
+			if (o < 8 || out_len - o < (v + 1) * 8u)
+				return SW_BAD;
+			for (k = 0; k <= v; k++, o += 8)
+				memcpy(out + o, out + o - 8, 8);
+		} else if (code == SW_OP_ZEROS) {
+			if (out_len - o < 8)
+				return SW_BAD;
+			memset(out + o, 0, 8);
+			o += 8;
+		} else if (code == SW_OP_SHORT) {
+			if (sw_get(&r, SW_SHORT_BITS, &v) || v == 0 ||
+			    out_len - o < v)
+				return SW_BAD;
+			while (v--) {
+				uint32_t byte;
+
+				if (sw_get(&r, 8, &byte))
+					return SW_BAD;
+				out[o++] = (uint8_t)byte;
+			}
+		} else if (code < (uint32_t)SW_NTEMPLATES) {
+			const struct sw_tmpl *t = &sw_templates[sw_by_code[code]];
+			unsigned int i;
+
+			for (i = 0; i < 4 && t->op[i].width; i++) {
+				size_t w = t->op[i].width;
+
+				if (out_len - o < w)
+					return SW_BAD;
+				if (t->op[i].kind == SW_D) {
+					unsigned int k;
+
+					/* 16 or 32 bits at a time, big-endian */
+					for (k = 0; k < w; k += w == 2 ? 2 : 4) {
+						unsigned int nb = w == 2 ? 16 : 32;
+
+						if (sw_get(&r, nb, &v))
+							return SW_BAD;
+						if (nb == 16) {
+							out[o + k] = (uint8_t)(v >> 8);
+							out[o + k + 1] = (uint8_t)v;
+						} else {
+							out[o + k] = (uint8_t)(v >> 24);
+							out[o + k + 1] = (uint8_t)(v >> 16);
+							out[o + k + 2] = (uint8_t)(v >> 8);
+							out[o + k + 3] = (uint8_t)v;
+						}
+					}
+				} else {
+					unsigned int ib = sw_op_bits(t->op[i]);
+					size_t fifo = w << ib;
+					size_t total = o & ~(size_t)7, off;
+
+					if (sw_get(&r, ib, &v))
+						return SW_BAD;
+					off = (size_t)v * w;
+					/* The ring of the last fifo bytes */
+					if (total > fifo) {
+						size_t section = total - total % fifo;
+
+						if (off >= total % fifo)
+							section -= fifo;
+						off += section;
+					}
+					if (off + w > total)
+						return SW_BAD;
+					memcpy(out + o, out + off, w);
+				}
+				o += w;
+			}
+		} else {
+			return SW_BAD;	/* 0x1a, 0x1f: no such template */
+		}
+	}
+	if (sw_get(&r, SW_CRC_BITS, &crc))
+		return SW_BAD;
+	if (crc != sw_crc32_be(out, o))
+		return SW_BAD_CRC;
+	return (Py_ssize_t)o;
 }
 
 /* ---- Python glue ---- */
@@ -878,6 +1187,7 @@ static PyObject *py_compress(PyObject *self, PyObject *args, PyObject *kw)
 	void *heap;
 	PyObject *res;
 
+	(void)self;
 	if (parse_args(args, kw, "Op|O:compress", names, &v, &rle, &cap))
 		return NULL;
 	n = encode_view(&v, rle, (size_t)cap, stack_out, &out, &heap);
@@ -902,6 +1212,7 @@ static PyObject *py_size(PyObject *self, PyObject *args, PyObject *kw)
 	uint8_t *out;
 	void *heap;
 
+	(void)self;
 	if (parse_args(args, kw, "Op|O:size", names, &v, &rle, &cap))
 		return NULL;
 	n = encode_view(&v, rle, (size_t)cap, stack_out, &out, &heap);
@@ -919,6 +1230,7 @@ static PyObject *py_decompress(PyObject *self, PyObject *args, PyObject *kw)
 	Py_ssize_t out_len, n;
 	PyObject *res;
 
+	(void)self;
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "y*n:decompress", names,
 					 &v, &out_len))
 		return NULL;
@@ -946,23 +1258,99 @@ static PyObject *py_decompress(PyObject *self, PyObject *args, PyObject *kw)
 	return res;
 }
 
+static struct sw_state sw842_state;	/* guarded by the GIL */
+
 static PyObject *py_sw842_size(PyObject *self, PyObject *arg)
 {
-	static struct sw_state st;	/* guarded by the GIL */
 	Py_buffer v;
 	size_t n;
 
+	(void)self;
 	if (get_input(arg, &v))
 		return NULL;
-	n = sw842_size(v.buf, (size_t)v.len, &st);
+	n = sw842_size(v.buf, (size_t)v.len, &sw842_state);
 	PyBuffer_Release(&v);
 	return PyLong_FromSize_t(n);
+}
+
+static PyObject *py_sw842_compress(PyObject *self, PyObject *arg)
+{
+	Py_buffer v;
+	PyObject *res;
+	size_t n;
+
+	(void)self;
+	if (get_input(arg, &v))
+		return NULL;
+	if ((size_t)v.len > (size_t)PY_SSIZE_T_MAX / 2) {
+		PyBuffer_Release(&v);
+		return PyErr_NoMemory();
+	}
+	res = PyBytes_FromStringAndSize(NULL,
+					(Py_ssize_t)sw842_bound((size_t)v.len));
+	if (!res) {
+		PyBuffer_Release(&v);
+		return NULL;
+	}
+	n = sw842_compress(v.buf, (size_t)v.len, &sw842_state,
+			   (uint8_t *)PyBytes_AS_STRING(res));
+	PyBuffer_Release(&v);
+	if (_PyBytes_Resize(&res, (Py_ssize_t)n) < 0)
+		return NULL;
+	return res;
+}
+
+static PyObject *py_sw842_decompress(PyObject *self, PyObject *args,
+				     PyObject *kw)
+{
+	static char *names[] = {"data", "out_len", NULL};
+	Py_buffer v;
+	Py_ssize_t out_len, n;
+	PyObject *res;
+
+	(void)self;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "y*n:sw842_decompress",
+					 names, &v, &out_len))
+		return NULL;
+	if (out_len < 0) {
+		PyBuffer_Release(&v);
+		PyErr_SetString(PyExc_ValueError, "out_len must be >= 0");
+		return NULL;
+	}
+	res = PyBytes_FromStringAndSize(NULL, out_len);
+	if (!res) {
+		PyBuffer_Release(&v);
+		return NULL;
+	}
+	n = sw842_decode(v.buf, (size_t)v.len,
+			 (uint8_t *)PyBytes_AS_STRING(res), (size_t)out_len);
+	PyBuffer_Release(&v);
+	if (n < 0) {
+		Py_DECREF(res);
+		PyErr_SetString(PyExc_ValueError,
+				n == SW_BAD_CRC
+				? "842 stream fails its CRC check"
+				: "malformed 842 stream or output over out_len");
+		return NULL;
+	}
+	if (n != out_len && _PyBytes_Resize(&res, n) < 0)
+		return NULL;
+	return res;
 }
 
 static PyMethodDef methods[] = {
 	{"sw842_size", py_sw842_size, METH_O,
 	 "sw842_size(data) -> int\n\n"
-	 "Length of the Linux sw842_compress output for data (padded to 8)."},
+	 "Length of the Linux sw842_compress output for data (padded to 8);\n"
+	 "len(sw842_compress(data)), without building the bytes."},
+	{"sw842_compress", py_sw842_compress, METH_O,
+	 "sw842_compress(data) -> bytes\n\n"
+	 "The Linux lib/842 sw842_compress output for data (any length)."},
+	{"sw842_decompress", (PyCFunction)(void (*)(void))py_sw842_decompress,
+	 METH_VARARGS | METH_KEYWORDS,
+	 "sw842_decompress(data, out_len) -> bytes\n\n"
+	 "Bounds-checked 842 decoder producing at most out_len bytes; checks\n"
+	 "the stream's CRC as the kernel does.  ValueError on bad input."},
 	{"compress", (PyCFunction)(void (*)(void))py_compress,
 	 METH_VARARGS | METH_KEYWORDS,
 	 "compress(data, rle, cap=None) -> bytes or None\n\n"
@@ -983,13 +1371,13 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef moduledef = {
 	PyModuleDef_HEAD_INIT, "xcfbench.sim.compressors._lzokernel",
-	"Linux kernel LZO1X-1 / LZO-RLE compressor model, a safe LZO1X decoder\n"
-	"and the length of sw842_compress output.",
-	-1, methods,
+	"Linux kernel LZO1X-1 / LZO-RLE compressor model, a safe LZO1X decoder,\n"
+	"and the kernel's software 842 encoder with a safe decoder.",
+	-1, methods, NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC PyInit__lzokernel(void)
 {
-	sw_init_costs();
+	sw_init_tables();
 	return PyModule_Create(&moduledef);
 }

@@ -31,8 +31,6 @@ class Compressor:
     calls: ClassVar[tuple[str, ...]] = CALLS
     # A rough speed class for `xcfbench list`: distinct pages sized per second.
     speed: ClassVar[str] = ""
-    # Whether decompress() exists, so that --verify can check the stored pages.
-    decodes: ClassVar[bool] = True
 
     def __init__(self, level: int | None = None, call: str = "zram") -> None:
         if call not in self.calls:
