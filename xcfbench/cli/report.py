@@ -161,10 +161,25 @@ def check(
     metavar="FILE",
     help="JSON lines, one per finished run; run again to resume",
 )
-def sweep(alloc: str | None, fill: str | None, jobs: int, results_path: str, **kw: Any) -> None:
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="tcp://HOST:8786",
+    help="run each configuration as a task on this Dask cluster (pip install"
+    " 'xcfbench[cluster]'); without it, locally",
+)
+def sweep(
+    alloc: str | None,
+    fill: str | None,
+    jobs: int,
+    results_path: str,
+    scheduler: str | None,
+    **kw: Any,
+) -> None:
     """Every combination of --alloc, --fill, --arch, --compressor, --size and --limit
     (comma-separated lists), run in parallel; each finished run is a line of --results,
-    and an interrupted sweep resumes where it stopped."""
+    and an interrupted sweep resumes where it stopped.  With --scheduler the runs are
+    tasks on a Dask cluster; the results file and the table are the same."""
     from xcfbench.output.formats import summary
     from xcfbench.output.tables import ProgressBar, summary_table
     from xcfbench.results.compare import source_of
@@ -199,7 +214,14 @@ def sweep(alloc: str | None, fill: str | None, jobs: int, results_path: str, **k
 
     configs = expand(axes, make)
     with ProgressBar("sweep", enabled=not kw["quiet"], delay_s=0, runs=True) as bar:
-        outcome = run_sweep(configs, results_path, jobs, progress=bar, warn=lambda m: _warn([m]))
+        outcome = run_sweep(
+            configs,
+            results_path,
+            jobs,
+            progress=bar,
+            warn=lambda m: _warn([m]),
+            scheduler=scheduler,
+        )
     click.echo(
         f"{PROG}: sweep: {len(configs)} runs, {outcome.ran} run now,"
         f" {outcome.reused} already in {results_path}",
