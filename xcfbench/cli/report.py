@@ -114,7 +114,8 @@ def diff(paths: tuple[str, ...], pair_any: bool, fmt: str) -> None:
 @click.option(
     "--no-default-thresholds",
     is_flag=True,
-    help="drop the default 'any increase' gate on exact page counts",
+    help="drop the default gates: 'any increase' on exact page counts, the tolerance"
+    " (+25 %) on timings",
 )
 @_pair_any_option
 @_format_option
@@ -128,7 +129,8 @@ def check(
 ) -> None:
     """The regression gate: print the whole comparison, then every threshold that failed;
     exit 1 if any did.  Exact page counts (zv_page_count, pages_held, ...) fail on any
-    increase unless a --fail-on names them."""
+    increase unless a --fail-on names them; timings (`make bench`'s JSON) fail when they
+    get worse by more than 25 %."""
     from xcfbench.results.compare import check as run_check
     from xcfbench.results.compare import load_sources, thresholds_for
 
