@@ -22,6 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from xcfbench.cli import cli
+from xcfbench.errors import InputError
 
 distributed = pytest.importorskip("distributed", reason="the cluster extra is not installed")
 
@@ -222,6 +223,21 @@ def test_cluster_sweep_resumes_a_results_file_like_a_local_one(
     again = _sweep(["--scheduler", cluster.address], path)
     assert again.returncode == 0 and f"0 run now, {total} already in" in again.stderr
     assert sorted(_lines(path)) == sorted(ref_lines)
+
+
+def test_a_worker_of_another_xcfbench_version_stops_the_sweep(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from xcfbench.results import sweep as sweep_mod
+    from xcfbench.results.sweep import run_sweep
+    from xcfbench.sim.config import RunConfig
+
+    monkeypatch.setattr(sweep_mod, "TOOL_VERSION", "0.0-not-the-workers")
+    path = tmp_path / "r.jsonl"
+    cfg = RunConfig(alloc="xvmalloc", fill="zero", size_bytes=8 << 20, limit_bytes=4 << 20)
+    with pytest.raises(InputError, match="runs xcfbench .*; this is 0.0-not-the-workers"):
+        run_sweep([cfg], str(path), scheduler=cluster.address)
+    assert path.read_text() == ""  # nothing of another version is written
 
 
 def test_scheduler_without_distributed_is_a_one_line_error(

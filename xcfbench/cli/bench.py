@@ -60,7 +60,15 @@ BIG_TARGET_S = 60.0
 BIG_TARGET_RSS = 1 << 30
 DEFAULT_OUT = "bench-results/bench.json"
 
-XCFBENCH = [sys.executable, "-m", "xcfbench"]
+
+def _xcfbench_command() -> list[str]:
+    """The `xcfbench` a user types: the console script beside this interpreter, or
+    `python -m xcfbench` where there is none (a checkout without an install)."""
+    script = Path(sys.executable).with_name("xcfbench")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "xcfbench"]
+
+
+XCFBENCH = _xcfbench_command()
 
 
 @dataclass
@@ -366,7 +374,7 @@ def bench_big(size: str = "64G", limit: str = "32G", totalram: str = "128G") -> 
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-        raise SystemExit(f"bench: {' '.join(cmd[2:])} failed: {err.strip()}")
+        raise SystemExit(f"bench: {' '.join(cmd[len(XCFBENCH) :])} failed: {err.strip()}")
     rss = usage.ru_maxrss * 1024  # KiB on Linux
     met = seconds <= BIG_TARGET_S and rss <= BIG_TARGET_RSS
     print(

@@ -75,7 +75,7 @@ from typing import Any
 
 from xcfbench.errors import InputError
 from xcfbench.io import read_input
-from xcfbench.results.document import SCHEMA_VERSION, document, json_loads
+from xcfbench.results.document import SCHEMA_VERSION, TOOL_VERSION, document, json_loads
 from xcfbench.sim.config import RunConfig
 
 try:
@@ -469,6 +469,18 @@ def _run_cluster(todo, done, out, finished, total, scheduler: str, progress) -> 
                         f"workers died running {_describe(cfgs[key])} on the cluster"
                         " (killed, or out of memory?)"
                     ) from None
+                except ImportError as e:
+                    raise InputError(
+                        f"a worker of {scheduler} cannot import xcfbench ({e});"
+                        " install xcfbench on every worker"
+                    ) from None
+                if doc.get("tool_version") != TOOL_VERSION:
+                    # Another version may count other pages: its lines would not be this
+                    # sweep's, and a resumed sweep would mix them.
+                    raise InputError(
+                        f"a worker of {scheduler} runs xcfbench {doc.get('tool_version')};"
+                        f" this is {TOOL_VERSION}: install the same version on every worker"
+                    )
                 if key in done:
                     continue  # delivered twice: written once
                 out.append(doc)
