@@ -52,7 +52,7 @@ $(BIN)/python:
 $(STAMP): pyproject.toml setup.py xcfbench/sim/compressors/_lzokernel.c | $(BIN)/python
 	@$(MAKE) --no-print-directory liblzo
 	$(BIN)/python -m pip install -q --upgrade pip
-	PKG_CONFIG_LIBDIR=/nonexistent $(BIN)/python -m pip install -q -e '.[test,lint]'
+	PKG_CONFIG_LIBDIR=/nonexistent $(BIN)/python -m pip install -q -e '.[test,lint,cluster]'
 	@touch $@
 
 venv: $(STAMP)

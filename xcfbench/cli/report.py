@@ -116,7 +116,8 @@ def diff(paths: tuple[str, ...], pair_any: bool, fmt: str) -> None:
 @click.option(
     "--no-default-thresholds",
     is_flag=True,
-    help="drop the default 'any increase' gate on exact page counts",
+    help="drop the default gates: 'any increase' on exact page counts, the tolerance"
+    " (+25 %) on timings",
 )
 @_pair_any_option
 @_format_option
@@ -130,7 +131,8 @@ def check(
 ) -> None:
     """The regression gate: print the whole comparison, then every threshold that failed;
     exit 1 if any did.  Exact page counts (zv_page_count, pages_held, ...) fail on any
-    increase unless a --fail-on names them."""
+    increase unless a --fail-on names them; timings (`make bench`'s JSON) fail when they
+    get worse by more than 25 %."""
     from xcfbench.results.compare import check as run_check
     from xcfbench.results.compare import load_sources, thresholds_for
 
@@ -163,11 +165,26 @@ def check(
     metavar="FILE",
     help="JSON lines, one per finished run; run again to resume",
 )
-def sweep(alloc: str | None, fill: str | None, jobs: int, results_path: str, **kw: Any) -> None:
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="tcp://HOST:8786",
+    help="run each configuration as a task on this Dask cluster (pip install"
+    " 'xcfbench[cluster]'); without it, locally",
+)
+def sweep(
+    alloc: str | None,
+    fill: str | None,
+    jobs: int,
+    results_path: str,
+    scheduler: str | None,
+    **kw: Any,
+) -> None:
     """Every combination of --alloc, --fill, --arch, --frontend, --compressor,
     --chain-size, --size and --limit (comma-separated lists), run in parallel; each
     finished run is a line of --results, and an interrupted sweep resumes where it
-    stopped."""
+    stopped.  With --scheduler the runs are tasks on a Dask cluster; the results file
+    and the table are the same."""
     from xcfbench.output.formats import summary
     from xcfbench.output.tables import ProgressBar, summary_table
     from xcfbench.results.compare import source_of
@@ -208,7 +225,14 @@ def sweep(alloc: str | None, fill: str | None, jobs: int, results_path: str, **k
     configs = expand(axes, make)
     check_multi_options(axes["frontend"], configs, kw)
     with ProgressBar("sweep", enabled=not kw["quiet"], delay_s=0, runs=True) as bar:
-        outcome = run_sweep(configs, results_path, jobs, progress=bar, warn=lambda m: _warn([m]))
+        outcome = run_sweep(
+            configs,
+            results_path,
+            jobs,
+            progress=bar,
+            warn=lambda m: _warn([m]),
+            scheduler=scheduler,
+        )
     click.echo(
         f"{PROG}: sweep: {len(configs)} runs, {outcome.ran} run now,"
         f" {outcome.reused} already in {results_path}",

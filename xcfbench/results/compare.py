@@ -11,8 +11,11 @@ configuration that produced it.
     sweep     a list of run documents        config = each run's own
     *.jsonl   one run document a line        (the file `xcfbench sweep` appends to)
     replay    one ReplayResult               config = the document's config
+    bench     a list of figures              config = the document's config, with the
+                                                       figure's case put in (`make bench`)
 
-Run results and replay results measure different things and are never mixed.
+Run results, replay results and bench figures measure different things and are never
+mixed.
 
 How results are paired
 ----------------------
@@ -41,7 +44,10 @@ Thresholds
 grows by more than X; a minus sign guards a fall instead.  Page counts of a seeded run are
 exact integers, so every exact page-count metric where lower is better gets the default
 threshold `METRIC:+0` (any increase), unless a --fail-on guards a rise of that metric (a
-guard on a fall leaves the default in place).  A metric a threshold applies to that is not
+guard on a fall leaves the default in place).  A noisy metric (a timing: metrics.py gives
+it a tolerance_pct) is never held to "any increase": its default threshold is a move the
+wrong way by more than its tolerance (`seconds:+25%`, `ops_per_s:-25%`), replaced by a
+--fail-on that guards the same direction.  A metric a threshold applies to that is not
 a finite number (a string, NaN, Infinity, a boolean, or null on one side only: null on
 both is a figure neither run has) in the baseline or the current results fails the check,
 naming it: a gate never passes on what it cannot compare.
@@ -66,10 +72,11 @@ from xcfbench.results.metrics import METRICS, Metric, metric_value
 from xcfbench.sim.config import format_size
 
 RUN_KINDS = ("run", "compare", "reproduce", "sweep")
-KINDS = RUN_KINDS + ("replay",)
+KINDS = RUN_KINDS + ("replay", "bench")
 
 # What names a result within its family, before any varying field is added.
-CASE_FIELDS = {"run": ("alloc", "fill"), "replay": ("trace", "alloc")}
+CASE_FIELDS = {"run": ("alloc", "fill"), "replay": ("trace", "alloc"), "bench": ("case",)}
+FAMILY_NAMES = {"run": "run results", "replay": "replay results", "bench": "bench figures"}
 
 # Config fields that change every number without being part of a case: named first.
 WATCHED_FIELDS = ("arch", "compressor", "compressor_version", "corpus_sha256", "tool_version")
@@ -114,10 +121,14 @@ def load_sources(paths: Iterable[str]) -> list[Source]:
     sources = [load_source(p) for p in paths]
     families = {s.family for s in sources}
     if len(families) > 1:
-        run = next(s for s in sources if s.family == "run")
-        replay = next(s for s in sources if s.family == "replay")
+        first = sources[0]
+        other = next(s for s in sources if s.family != first.family)
+        a, b = (
+            (first, other) if (first.family, other.family) != ("replay", "run") else (other, first)
+        )
         raise InputError(
-            f"cannot compare run results ({run.path}) with replay results ({replay.path})"
+            f"cannot compare {FAMILY_NAMES[a.family]} ({a.path})"
+            f" with {FAMILY_NAMES[b.family]} ({b.path})"
         )
     return sources
 
@@ -184,6 +195,16 @@ def _source_of(path: str, doc: dict[str, Any], kind: Any) -> Source:
                 results,
             )
         ]
+    elif kind == "bench":
+        if not isinstance(results, list):
+            raise InputError(f"result file {path!r}: kind 'bench' needs a list of figures")
+        entries = []
+        for item in results:
+            if not isinstance(item, dict) or not isinstance(item.get("case"), str):
+                raise InputError(
+                    f"result file {path!r}: kind 'bench' but a figure is not an object with a case"
+                )
+            entries.append(Entry({**config, "case": item["case"]}, item))
     elif kind == "sweep":
         if not isinstance(results, list):
             raise InputError(f"result file {path!r}: kind 'sweep' needs a list of runs")
@@ -217,7 +238,7 @@ def _source_of(path: str, doc: dict[str, Any], kind: Any) -> Source:
                     result,
                 )
             )
-    family = "replay" if kind == "replay" else "run"
+    family = kind if kind in ("replay", "bench") else "run"
     return Source(path, family, kind, doc.get("tool_version"), tuple(entries))
 
 
@@ -267,7 +288,7 @@ def case_label(entry: Entry, fields: tuple[str, ...]) -> str:
         if f in DERIVED_FIELDS:
             continue
         value = field_value(f, entry.config.get(f))
-        named = f in CASE_FIELDS["run"] + CASE_FIELDS["replay"]
+        named = f in CASE_FIELDS["run"] + CASE_FIELDS["replay"] + CASE_FIELDS["bench"]
         parts.append(value if named else f"{field_name(f)}={value}")
     return " ".join(parts)
 
@@ -524,6 +545,8 @@ class Threshold:
         return change > self.amount
 
     def describe(self) -> str:
+        if self.default and self.relative:
+            return f"{self.text} (default tolerance of a noisy figure)"
         if self.default:
             return f"{self.text} (default: any increase)"
         return self.text
@@ -555,20 +578,28 @@ def parse_threshold(text: str) -> Threshold:
 
 
 def default_thresholds() -> list[Threshold]:
-    """Any increase of an exact page count where lower is better fails; so does any
-    increase of a pool size a front end reports in bytes (mm_stat.mem_used_total, ...)."""
-    return [
-        Threshold(m.name, 1, 0.0, False, f"{m.name}:+0", default=True)
-        for m in METRICS.values()
-        if m.exact and (m.unit == "pages" or m.pool) and m.better == "lower"
-    ]
+    """Any increase of an exact page count where lower is better fails, and so does any
+    increase of a pool size a front end reports in bytes (mm_stat.mem_used_total, ...);
+    a noisy figure fails when it moves the wrong way by more than its tolerance."""
+    out = []
+    for m in METRICS.values():
+        if m.exact and (m.unit == "pages" or m.pool) and m.better == "lower":
+            out.append(Threshold(m.name, 1, 0.0, False, f"{m.name}:+0", default=True))
+        elif m.tolerance_pct is not None and m.better in ("lower", "higher"):
+            sign = 1 if m.better == "lower" else -1
+            text = f"{m.name}:{'+' if sign > 0 else '-'}{m.tolerance_pct:g}%"
+            out.append(Threshold(m.name, sign, m.tolerance_pct, True, text, default=True))
+    return out
 
 
 def thresholds_for(texts: Iterable[str], defaults: bool = True) -> list[Threshold]:
     explicit = [parse_threshold(t) for t in texts]
-    # Only a guard on a rise replaces the default any-increase guard of its metric.
-    named = {t.metric for t in explicit if t.sign > 0}
-    implied = [t for t in default_thresholds() if t.metric not in named] if defaults else []
+    # A guard replaces the default guard of its metric in the same direction only (a
+    # guard on a fall leaves the any-increase guard of a page count in place).
+    named = {(t.metric, t.sign) for t in explicit}
+    implied = (
+        [t for t in default_thresholds() if (t.metric, t.sign) not in named] if defaults else []
+    )
     return implied + explicit
 
 

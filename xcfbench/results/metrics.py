@@ -2,7 +2,10 @@
 
 Tables, comparisons and the regression gate all read this registry, so a new figure is
 declared once.  "exact" marks integer page counts of a deterministic simulation: for
-those any increase is a regression by default.
+those any increase is a regression by default.  "tolerance_pct" marks a noisy figure
+(a time, a rate, a peak RSS: what `make bench` measures): it never repeats exactly, so
+its default gate is a move the wrong way by more than that many percent of the baseline,
+never "any increase".
 
 A front end's own counters are named with dots, file then field, as the kernel names them
 (frontswap.flushes, mm_stat.mem_used_total): they live in a result's frontend_stats, so no
@@ -23,10 +26,23 @@ class Metric:
     help: str
     exact: bool = False
     pool: bool = False  # pool pages counted in bytes (× 4096): gated like a page count
+    tolerance_pct: float | None = None  # noisy: the default gate's tolerance, in %
+
+    @property
+    def noisy(self) -> bool:
+        return self.tolerance_pct is not None
 
 
 def _m(name, unit, better, help, exact=False, pool=False):
     return Metric(name, unit, better, help, exact, pool)
+
+
+# How far a timing figure may move the wrong way before the default gate fails it.
+NOISY_TOLERANCE_PCT = 25.0
+
+
+def _noisy(name: str, unit: str, better: str, help: str) -> Metric:
+    return Metric(name, unit, better, help, tolerance_pct=NOISY_TOLERANCE_PCT)
 
 
 METRICS: dict[str, Metric] = {
@@ -170,6 +186,29 @@ METRICS: dict[str, Metric] = {
             True,
         ),
         _m("memory.stat.zswpwb", "count", "lower", "zswap: write-backs from the cgroup", True),
+        # make bench (kind "bench"): timings, noisy; ratios are what a machine change keeps
+        _noisy("seconds", "s", "lower", "bench: wall-clock time, median of the runs"),
+        _noisy(
+            "time_ratio",
+            "x",
+            "lower",
+            "bench: time over its yardstick's (the seed run over `xcfbench --version`)",
+        ),
+        _noisy(
+            "overhead_s",
+            "s",
+            "lower",
+            "bench: seconds above its yardstick (`xcfbench --version` over bare Python)",
+        ),
+        _noisy("ops_per_s", "ops/s", "higher", "bench: operations per second, end to end"),
+        _noisy(
+            "speed_ratio",
+            "x",
+            "higher",
+            "bench: rate over its yardstick's (replay over a bare Python loop on the trace)",
+        ),
+        _noisy("pages_per_s", "pages/s", "higher", "bench: distinct pages sized per CPU second"),
+        _noisy("peak_rss_bytes", "bytes", "lower", "bench: peak resident set of the process"),
     )
 }
 

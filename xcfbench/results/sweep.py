@@ -39,6 +39,19 @@ PR_SET_PDEATHSIG on Linux, and a thread polling the parent's pid everywhere.
 Lines are appended in the order runs finish; the summary and the sweep document list the
 runs in the order of the product, so neither depends on the number of jobs.
 
+On a cluster
+------------
+With a scheduler address (`--scheduler tcp://HOST:8786`) every configuration not yet in
+the results file is a task on a Dask distributed cluster: run_document on a worker, the
+run document sent back, and the line written here, by this process, exactly as a local
+run's.  The results file, resuming, the lock and the final table are the same; only where
+the runs compute differs.  A worker that dies (killed, out of memory) loses its tasks to
+the scheduler, which runs them again on another worker; Dask gives up on a task after
+`distributed.scheduler.allowed-failures` deaths (3 by default) and so does the sweep.  A
+task's result is delivered once, and a key already written is never written again, so a
+rerun task neither loses nor doubles a line.  `distributed` is an optional dependency
+(pip install 'xcfbench[cluster]'), imported only when a scheduler is named.
+
 Plain Python: no click, no rich.  Progress and warnings go through callbacks.
 """
 
@@ -53,6 +66,7 @@ import stat
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -61,7 +75,7 @@ from typing import Any
 
 from xcfbench.errors import InputError
 from xcfbench.io import read_input
-from xcfbench.results.document import SCHEMA_VERSION, document, json_loads
+from xcfbench.results.document import SCHEMA_VERSION, TOOL_VERSION, document, json_loads
 from xcfbench.sim.config import RunConfig
 
 try:
@@ -268,8 +282,14 @@ def run_sweep(
     jobs: int = 1,
     progress: Progress | None = None,
     warn: Warn | None = None,
+    scheduler: str | None = None,
 ) -> SweepOutcome:
-    """Run every config not yet in the results file at path; return all their documents."""
+    """Run every config not yet in the results file at path; return all their documents.
+    With scheduler (a Dask scheduler's address) the runs are tasks on that cluster."""
+    if scheduler is not None:
+        _cluster_client_class()  # a missing package is an error before anything is touched
+        if not scheduler.strip():
+            raise InputError("--scheduler needs an address, e.g. tcp://HOST:8786")
     if jobs < 1:
         raise InputError(f"bad --jobs {jobs}: run at least one at a time")
     if jobs > MAX_JOBS:
@@ -281,7 +301,11 @@ def run_sweep(
         todo = [(k, c) for k, c in zip(keys, configs, strict=False) if k not in done]
         reused = len(configs) - len(todo)
         total = len(configs)
-        if jobs == 1 or len(todo) <= 1:
+        if scheduler is not None:
+            if jobs != 1 and warn:
+                warn("--jobs is ignored with --scheduler: the cluster's workers run the sweep")
+            _run_cluster(todo, done, out, reused, total, scheduler, progress)
+        elif jobs == 1 or len(todo) <= 1:
             _run_here(todo, done, out, reused, total, progress)
         else:
             _run_pool(todo, done, out, reused, total, min(jobs, len(todo)), progress)
@@ -392,6 +416,83 @@ def _worker_init(parent: int) -> None:
                 os._exit(1)
 
     threading.Thread(target=watch, name="xcfbench-parent-watch", daemon=True).start()
+
+
+# -- on a Dask cluster -------------------------------------------------------------------------
+
+# How long to wait for the scheduler to answer before giving up on it.
+CONNECT_TIMEOUT_S = 30.0
+
+
+def _cluster_client_class() -> Any:
+    """distributed.Client, or a one-line InputError naming the extra that installs it."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise InputError(
+            "--scheduler needs the Dask 'distributed' package, which is not installed;"
+            " install it with: pip install 'xcfbench[cluster]'"
+        ) from None
+    return Client
+
+
+def _run_cluster(todo, done, out, finished, total, scheduler: str, progress) -> None:
+    """Each configuration a task on the cluster at scheduler; each result a line here."""
+    if progress:
+        progress(finished, total)
+    if not todo:
+        return
+    Client = _cluster_client_class()
+    from distributed import as_completed
+    from distributed.scheduler import KilledWorker
+
+    try:
+        client = Client(scheduler, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as e:
+        raise InputError(f"cannot reach the Dask scheduler at {scheduler!r}: {e}") from None
+    try:
+        # One task a configuration, named by its key and this sweep (two sweeps on one
+        # cluster never share a task, whatever state the other's is in).
+        sweep_id = uuid.uuid4().hex[:8]
+        futures = {
+            client.submit(run_document, cfg, key=f"xcfbench-{sweep_id}-{key}"): key
+            for key, cfg in todo
+        }
+        cfgs = dict(todo)
+        try:
+            for future in as_completed(futures, loop=client.loop):
+                key = futures[future]
+                try:
+                    doc = future.result()  # a run's own error stops the sweep here
+                except KilledWorker:
+                    raise InputError(
+                        f"workers died running {_describe(cfgs[key])} on the cluster"
+                        " (killed, or out of memory?)"
+                    ) from None
+                except ImportError as e:
+                    raise InputError(
+                        f"a worker of {scheduler} cannot import xcfbench ({e});"
+                        " install xcfbench on every worker"
+                    ) from None
+                if doc.get("tool_version") != TOOL_VERSION:
+                    # Another version may count other pages: its lines would not be this
+                    # sweep's, and a resumed sweep would mix them.
+                    raise InputError(
+                        f"a worker of {scheduler} runs xcfbench {doc.get('tool_version')};"
+                        f" this is {TOOL_VERSION}: install the same version on every worker"
+                    )
+                if key in done:
+                    continue  # delivered twice: written once
+                out.append(doc)
+                done[key] = doc
+                finished += 1
+                if progress:
+                    progress(finished, total)
+        except BaseException:
+            client.cancel(list(futures), force=True)
+            raise
+    finally:
+        client.close()
 
 
 def sweep_document(axes: dict[str, list[Any]], outcome: SweepOutcome) -> dict[str, Any]:
