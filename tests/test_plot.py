@@ -118,3 +118,22 @@ def test_classes_of_a_zsmalloc_replay(tmp_path):
     out = tmp_path / "classes.png"
     assert plot(str(doc), "--kind", "classes", "--out", str(out)).exit_code == 0
     assert out.stat().st_mode & 0o044  # readable like any new file
+
+
+def test_pool_draws_live_pages_and_says_the_fragmentation(tmp_path, runner):
+    """With churn the samples carry live pages (ceil(live bytes / 4096)); the pool picture
+    draws them and its title gives the pool against them at the end."""
+    path = tmp_path / "churn.json"
+    args = ["run", "--frontend", "zram", "--alloc", "zs", "-c", "lzo-rle", "--fill", "text"]
+    res = runner.invoke(
+        cli, [*args, *SMALL, "--ops", "3000", "--access", "zipf:1.1", "--output", str(path)]
+    )
+    assert res.exit_code == 0, res.output
+    (source,) = load_sources([str(path)])
+    samples = source.entries[0].result["samples"]
+    pic = prepare("pool", [source])
+    (series,) = pic.series
+    assert series.y4 == tuple(s[3] for s in samples)
+    assert all(pool >= live for pool, live in zip(series.y, series.y4, strict=True))
+    pool, live = samples[-1][2], samples[-1][3]
+    assert f"at the end: pool {pool} pages for {live} pages of live bytes" in pic.title

@@ -47,6 +47,7 @@ class Series:
     y2: tuple[float, ...] = ()  # pool: curr_pages; classes: obj_used
     note: str = ""  # classes: the panel's summary line
     y3: tuple[float, ...] = ()  # pool: zswap's written_back_pages
+    y4: tuple[float, ...] = ()  # pool: live pages, ceil(bytes of stored objects / 4096)
 
 
 @dataclass(frozen=True)
@@ -151,17 +152,35 @@ def _pool(pairs) -> Picture:
                 tuple(s[2] for s in samples),
                 tuple(s[1] for s in samples),
                 y3=tuple(s[4] for s in samples) if all(len(s) > 4 for s in samples) else (),
+                y4=tuple(s[3] for s in samples) if all(len(s) > 3 for s in samples) else (),
+                note=_fragmentation(samples),
             )
         )
     wb = any(s.y3 for s in series)
+    live = any(s.y4 for s in series)
+    ends = "; ".join(
+        f"{s.label}: {s.note}" if len(series) > 1 else s.note for s in series if s.note
+    )
+    styles = ["dashed: stored (curr_pages)"]
+    if live:
+        styles.append("dash-dot: live bytes / 4096 (the gap above is fragmentation)")
+    if wb:
+        styles.append("dotted: written back by zswap")
     return Picture(
         "pool",
-        "Pool pages over the run (dashed: pages stored, curr_pages"
-        + ("; dotted: written back by zswap)" if wb else ")"),
-        "pages written",
+        "Pool pages over the run\n" + "; ".join(styles) + (f"\nat the end: {ends}" if ends else ""),
+        "pages written, then accesses",
         "pages",
         tuple(series),
     )
+
+
+def _fragmentation(samples: list[list[int]]) -> str:
+    """The pool at the end against the pages its live bytes would fill if packed."""
+    last = samples[-1]
+    if len(last) < 4 or not last[3]:
+        return ""
+    return f"pool {last[2]} pages for {last[3]} pages of live bytes: +{last[2] / last[3] - 1:.1%}"
 
 
 def _classes(pairs) -> Picture:
@@ -282,6 +301,8 @@ def _draw(fig, pic: Picture) -> None:
             ax.plot(s.x, s.y2, linestyle="--", linewidth=1, alpha=0.6, color=line.get_color())
             if s.y3:
                 ax.plot(s.x, s.y3, linestyle=":", linewidth=1.5, color=line.get_color())
+            if s.y4:
+                ax.plot(s.x, s.y4, linestyle="-.", linewidth=1, color=line.get_color())
         ax.set_ylim(bottom=0)
     ax.set_xlim(left=0)
     ax.legend(fontsize=8)
@@ -328,7 +349,10 @@ def terminal(pic: Picture, width: int = 100, height: int = 25, color: bool = Fal
                 )
             )
         return "\n".join(panels)
-    return _panel(plt, pic, list(pic.series), width, height, color, pic.title)
+    # plotext draws one title line: the first, and what the run ended with if it says
+    lines = pic.title.splitlines()
+    title = lines[0] + (f" ({lines[-1]})" if lines[-1].startswith("at the end") else "")
+    return _panel(plt, pic, list(pic.series), width, height, color, title)
 
 
 def _panel(
@@ -362,6 +386,8 @@ def _panel(
             if pic.kind == "pool" and s.y3:
                 name = "written back" if len(series) == 1 else f"{s.label} written back"
                 plt.plot(s.x, s.y3, label=name, marker="x")
+            if pic.kind == "pool" and s.y4 and len(series) == 1:
+                plt.plot(s.x, s.y4, label="live bytes / 4096", marker="+")
         for x, _ in pic.marks:
             plt.vline(x)
     text = plt.build()
