@@ -23,6 +23,7 @@ from typing import Any, TextIO
 
 from xcfbench.errors import InputError
 from xcfbench.sim.allocators import create
+from xcfbench.sim.allocators.base import CountingAllocator
 from xcfbench.sim.arch import PAGE_SIZE, get_arch
 from xcfbench.sim.churn import access_sampler
 from xcfbench.sim.compressors import create_compressor, get_compressor_class
@@ -117,9 +118,8 @@ def run(
     # zswap charges compressed bytes to the cgroup; zram keeps a page whose write failed
     # resident (the swap layer re-dirties it).  Reclaim then goes on, batch by batch,
     # until the cgroup is under its limit; when it cannot be, that is counted (stalls).
-    charged = getattr(type(frontend), "memcg_charge_pages", None)
-    keeps_failed = getattr(frontend, "failed_write_stays_resident", False)
-    written_back = getattr(frontend, "written_back_pages", None)
+    charged = frontend.charges_memcg
+    keeps_failed = frontend.failed_write_stays_resident
 
     def push_out(victims: list[int]) -> None:
         """Reclaim's victims go to swap: a clean page whose copy is still in swap (the
@@ -152,8 +152,8 @@ def run(
                     peak_pool = p
                 if compact_every and stores % compact_every == 0:
                     pages_compacted += ops.compact()
-            if charged is not None:
-                memcg.kmem_pages = frontend.memcg_charge_pages  # type: ignore[attr-defined]
+            if charged:
+                memcg.kmem_pages = frontend.memcg_charge_pages
             if failed:
                 memcg.putback(failed)
                 if memcg.over():
@@ -166,8 +166,8 @@ def run(
     def sample(done: int) -> None:
         live = frontend.compr_data_size + frontend.hdr_size * frontend.stored_pages
         row = [done, frontend.stored_pages, pool_pages(), -(-live // PAGE_SIZE)]
-        if written_back is not None:  # zswap: a fifth field, written_back_pages
-            row.append(frontend.written_back_pages)  # type: ignore[attr-defined]
+        if frontend.written_back_pages is not None:  # zswap: a fifth field
+            row.append(frontend.written_back_pages)
         samples.append(row)
 
     for i in range(n_pages):
@@ -181,18 +181,8 @@ def run(
 
     if n_ops:
         # The allocator's calls during the accesses: frees and re-allocations.
-        calls_box = [0, 0]
-        malloc0, free0 = alloc.malloc, alloc.free
-
-        def counted_malloc(size: int) -> Any:
-            calls_box[0] += 1
-            return malloc0(size)
-
-        def counted_free(handle: Any) -> None:
-            calls_box[1] += 1
-            free0(handle)
-
-        alloc.malloc, alloc.free = counted_malloc, counted_free  # type: ignore[method-assign]
+        counting = CountingAllocator(alloc)
+        frontend.alloc = counting  # type: ignore[assignment]  # duck-typed for the accesses
         rng = random.Random(f"xcfbench-churn:{config.seed}")
         draw = access_sampler(config.access, n_pages, n_ops, rng)
         lru, rand, share = memcg.lru, rng.random, config.dirty
@@ -216,8 +206,8 @@ def run(
                     dirty[page] = 1
                 else:
                     dirty[page] = 1 if held and dirties else 0
-                if charged is not None:
-                    memcg.kmem_pages = getattr(frontend, "memcg_charge_pages")  # noqa: B009
+                if charged:
+                    memcg.kmem_pages = frontend.memcg_charge_pages
             if writes:
                 # A write fault frees the page's swap copy (reuse_swap_page /
                 # should_try_to_free_swap) and the page takes new content.
@@ -234,7 +224,8 @@ def run(
             if progress is not None and (done % step == 0 or done == steps):
                 progress(done, steps)
         counts["content_pages"] = next_content
-        counts["allocator_mallocs"], counts["allocator_frees"] = calls_box
+        counts["allocator_mallocs"], counts["allocator_frees"] = counting.mallocs, counting.frees
+        frontend.alloc = alloc
 
     pool_end = pool_pages()
     stats = alloc.stats()

@@ -81,6 +81,28 @@ class Allocator:
         Slow; for tests and --verify.  The default checks nothing."""
 
 
+class CountingAllocator:
+    """An allocator as a front end sees it, counting its malloc and free calls: the
+    engine hands it to the front end while churn runs, to report the frees and
+    re-allocations the accesses caused.  Everything else goes to the allocator itself."""
+
+    def __init__(self, alloc: Allocator) -> None:
+        self.allocator = alloc
+        self.mallocs = 0
+        self.frees = 0
+
+    def malloc(self, size: int) -> Any | None:
+        self.mallocs += 1
+        return self.allocator.malloc(size)
+
+    def free(self, handle: Any) -> None:
+        self.frees += 1
+        self.allocator.free(handle)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.allocator, name)
+
+
 def need_store(alloc: Allocator) -> None:
     if not alloc.store:
         raise RuntimeError(f"{alloc.name}: created with store=False, bytes are not kept")

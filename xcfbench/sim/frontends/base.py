@@ -39,10 +39,24 @@ class FrontEnd:
     options: ClassVar[dict[str, Any]] = {}  # its own options with the kernel's defaults
     kernel_allocators: ClassVar[tuple[str, ...]] = ()  # pairings the kernel had
     swapin_dirties: ClassVar[bool] = False
+    # A store the front end refuses leaves the page resident (zram in swap mode: the swap
+    # layer re-dirties it) instead of sending it to a swap device behind.
+    failed_write_stays_resident: ClassVar[bool] = False
+    # The front end charges its compressed memory to the cgroup (zswap), so reclaim must
+    # make room for it too.
+    charges_memcg: ClassVar[bool] = False
+    # Pages written back to the swap device behind, counted over the run (zswap); None
+    # where the front end has no such path.  Samples carry it as a fifth field.
+    written_back_pages: int | None = None
 
     @property
     def swapin_frees_slot(self) -> bool:
         return False
+
+    @property
+    def memcg_charge_pages(self) -> int:
+        """Pages of the cgroup's memory the front end's own storage takes."""
+        return 0
 
     def __init__(
         self,

@@ -69,6 +69,7 @@ class Zswap(FrontEnd):
     kernel_allocators = ("zsmalloc", "zbud", "z3fold")
 
     swapin_dirties = True  # zswap_load frees the entry and dirties the folio (§7)
+    charges_memcg = True  # obj_cgroup_charge_zswap (§6)
 
     def __init__(
         self,
@@ -103,7 +104,7 @@ class Zswap(FrontEnd):
         self.zeromap: set[int] = set()
         self.rejects = dict.fromkeys(REJECTS, 0)
         self.pool_limit_hit = 0
-        self.written_back_pages = 0
+        self.written_back_pages: int = 0
         self.zswpout = self.zswpin = self.zswpwb = 0
         self.swpout_zero = self.swpin_zero = 0
         self.pswpout = 0
