@@ -6,7 +6,6 @@ Thin: parse options, build a config, call the simulation, hand the result to a r
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
 from typing import Any
 
 import click
@@ -295,26 +294,7 @@ def replay(
     from xcfbench.cli.common import FRONTEND_FLAGS, FRONTEND_SWITCHES
 
     if frontend is not None or pages_path is not None:
-        return _replay_pages(
-            alloc or "zsmalloc",
-            arch or "x86_64",
-            frontend,
-            pages_path,
-            compressor,
-            comp_opts,
-            totalram,
-            verify,
-            compact,
-            opts,
-            chain_size,
-            classes,
-            as_json,
-            fmt,
-            output,
-            quiet,
-            trace_path,
-            fe_kw,
-        )
+        return _replay_pages(click.get_current_context().params)
     given = [
         flag
         for flag, *_ in FRONTEND_FLAGS + FRONTEND_SWITCHES
@@ -365,30 +345,12 @@ def replay(
         raise click.exceptions.Exit(1)
 
 
-def _replay_pages(
-    alloc,
-    arch,
-    frontend,
-    pages_path,
-    compressor,
-    comp_opts,
-    totalram,
-    verify,
-    compact,
-    opts,
-    chain_size,
-    classes,
-    as_json,
-    fmt,
-    output,
-    quiet,
-    trace_path,
-    fe_kw,
-) -> None:
+def _replay_pages(params: dict[str, Any]) -> None:
+    """replay --frontend --pages: a page trace through a front end (sim/pagetrace.py).
+    params are the command's, as click parsed them; the front-end flags among them."""
     import os
 
     from xcfbench.cli.common import frontend_options_of
-    from xcfbench.io import read_input
     from xcfbench.output.tables import frontend_table, with_classes
     from xcfbench.results.document import document
     from xcfbench.sim.allocators import canonical_name
@@ -396,11 +358,16 @@ def _replay_pages(
     from xcfbench.sim.config import parse_size
     from xcfbench.sim.frontends import get_frontend_class
     from xcfbench.sim.pagetrace import iter_trace_lines, read_pages, replay_pages
-    from xcfbench.sim.trace import is_compressed_file
 
+    alloc = params["alloc"] or "zsmalloc"
+    arch = params["arch"] or "x86_64"
+    frontend, pages_path = params["frontend"], params["pages_path"]
+    trace_path, compressor = params["trace_path"], params["compressor"]
+    opts, chain_size, classes = params["opts"], params["chain_size"], params["classes"]
+    fe_kw = params  # the front-end flags are among them (frontend_options_of)
     if frontend is None or pages_path is None:
         raise InputError("a page trace needs both --frontend and --pages")
-    if verify or compact:
+    if params["verify"] or params["compact"]:
         raise InputError(
             "--verify and --compact are for trace v1; a page trace compacts with its 'c' lines"
         )
@@ -412,16 +379,13 @@ def _replay_pages(
         compressor or ("lzo-rle" if "lzo-rle" in COMPRESSORS else "lzo1x-1")
     )
     fe_options = dict(frontend_options_of(fe_cls.name, fe_kw))
-    out_fmt = output_format({"fmt": fmt, "as_json": as_json, "output": output})
+    output = params["output"]
+    out_fmt = output_format({"fmt": params["fmt"], "as_json": params["as_json"], "output": output})
     if out_fmt not in ("table", "json"):
         raise InputError("a page-trace replay prints a table or JSON")
     data = read_pages(pages_path)
-    if trace_path != "-" and is_compressed_file(trace_path):
-        lines: Iterable[str] = iter_trace_lines(trace_path)
-    else:
-        lines = str(read_input(trace_path, "page trace")).splitlines()
     result = replay_pages(
-        lines,
+        iter_trace_lines(trace_path),
         data,
         frontend=fe_cls.name,
         compressor=comp,
@@ -429,9 +393,9 @@ def _replay_pages(
         arch=arch,
         options=fe_options,
         alloc_options=options,
-        compressor_options=dict(parse_alloc_options(comp_opts)),
-        totalram_pages=parse_size(totalram, "--totalram") // 4096,
-        name=os.path.basename(trace_path),
+        compressor_options=dict(parse_alloc_options(params["comp_opts"])),
+        totalram_pages=parse_size(params["totalram"], "--totalram") // 4096,
+        name="<stdin>" if trace_path == "-" else os.path.basename(trace_path),
     )
     config = {
         "frontend": fe_cls.name,

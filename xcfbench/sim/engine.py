@@ -26,9 +26,9 @@ from xcfbench.sim.allocators import create
 from xcfbench.sim.allocators.base import CountingAllocator
 from xcfbench.sim.arch import PAGE_SIZE, get_arch
 from xcfbench.sim.churn import access_sampler
-from xcfbench.sim.compressors import create_compressor, get_compressor_class
+from xcfbench.sim.compressors import create_compressor
 from xcfbench.sim.config import RunConfig
-from xcfbench.sim.frontends import create_frontend, get_frontend_class
+from xcfbench.sim.frontends import compressor_call, create_frontend
 from xcfbench.sim.memcg import MemCg
 from xcfbench.sim.pages import PageCache
 from xcfbench.sim.pagetrace import PageOps
@@ -54,14 +54,6 @@ def frontend_options(config: RunConfig) -> dict[str, Any]:
     return options
 
 
-def compressor_call(config: RunConfig) -> str:
-    """The call the front end makes, where the compressor models it; otherwise the
-    compressor's own (the seed's lzo1x-1 behind zram is a plain lzo1x-1 call)."""
-    call = get_frontend_class(config.frontend).call
-    calls = get_compressor_class(config.compressor).calls
-    return call if call in calls else calls[0]
-
-
 def run(
     config: RunConfig,
     progress: Callable[[int, int], None] | None = None,
@@ -73,7 +65,9 @@ def run(
     alloc = create(config.alloc, arch, store=config.verify, **dict(config.alloc_options))
     workload = create_workload(config.fill, config.seed, config.corpus, config.shuffle)
     compressor = create_compressor(
-        config.compressor, call=compressor_call(config), **dict(config.compressor_options)
+        config.compressor,
+        call=compressor_call(config.frontend, config.compressor),
+        **dict(config.compressor_options),
     )
     pages = PageCache(
         workload.page,

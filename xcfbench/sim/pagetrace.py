@@ -30,8 +30,8 @@ from typing import Any, TextIO
 from xcfbench.errors import InputError
 from xcfbench.sim.allocators import create
 from xcfbench.sim.arch import PAGE_SIZE, get_arch
-from xcfbench.sim.compressors import create_compressor, get_compressor_class
-from xcfbench.sim.frontends import create_frontend, get_frontend_class
+from xcfbench.sim.compressors import create_compressor
+from xcfbench.sim.frontends import compressor_call, create_frontend
 from xcfbench.sim.pages import PageCache
 
 OPS = {"w": 2, "r": 1, "d": 1, "c": 0, "i": 0, "R": 0, "B": 0}
@@ -58,14 +58,24 @@ def read_pages(path: str | os.PathLike[str]) -> bytes:
 
 
 def iter_trace_lines(path: str) -> Iterator[str]:
-    """The lines of a compressed page trace (.gz, .xz, .zst by magic), decoded as read;
-    a corrupt or truncated stream, or bytes that are not UTF-8, is a one-line
-    InputError."""
+    """The lines of a page trace, read as a stream like trace v1: a regular file (plain,
+    or gzip, xz or zstd, recognised by magic), a pipe, or '-' for standard input.  Lines
+    end at '\n' only; a corrupt or truncated compressed stream, or bytes that are not
+    UTF-8, is a one-line InputError."""
     from xcfbench.compressed_io import close_text_stream, open_text_stream
-    from xcfbench.sim.trace import decode_errors
+    from xcfbench.io import open_stream
+    from xcfbench.sim.trace import decode_errors, is_compressed_file
 
+    name = "<stdin>" if path == "-" else os.path.basename(path)
+    if path == "-" or not is_compressed_file(path):
+        with open_stream(path, "page trace") as f:
+            for lineno, raw in enumerate(f, 1):
+                try:
+                    yield raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    raise InputError(f"{name}:{lineno}: not UTF-8 text ({e.reason})") from None
+        return
     text = open_text_stream(path, "page trace")
-    name = os.path.basename(path)
     try:
         while True:
             try:
@@ -174,12 +184,8 @@ def build(
 ):
     """A fresh front end over a pages file: pages are keyed by their index's content
     digest, so equal pages are compressed once."""
-    fe_cls = get_frontend_class(frontend)
-    calls = get_compressor_class(compressor).calls
     comp = create_compressor(
-        compressor,
-        call=fe_cls.call if fe_cls.call in calls else calls[0],
-        **(compressor_options or {}),
+        compressor, call=compressor_call(frontend, compressor), **(compressor_options or {})
     )
     arch_info = get_arch(arch)
     allocator = create(alloc, arch_info, **(alloc_options or {}))

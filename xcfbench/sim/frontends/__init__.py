@@ -7,10 +7,18 @@ from typing import Any
 from xcfbench.errors import InputError
 from xcfbench.sim.allocators.base import Allocator
 from xcfbench.sim.arch import Arch
+from xcfbench.sim.compressors import get_compressor_class
 from xcfbench.sim.frontends.base import FRONTENDS, FrontEnd, register
 from xcfbench.sim.pages import PageCache
 
-__all__ = ["FRONTENDS", "FrontEnd", "create_frontend", "get_frontend_class", "register"]
+__all__ = [
+    "FRONTENDS",
+    "FrontEnd",
+    "compressor_call",
+    "create_frontend",
+    "get_frontend_class",
+    "register",
+]
 
 
 def get_frontend_class(name: str) -> type[FrontEnd]:
@@ -20,6 +28,14 @@ def get_frontend_class(name: str) -> type[FrontEnd]:
         raise InputError(
             f"unknown front end {name!r}: choose from {', '.join(FRONTENDS)}"
         ) from None
+
+
+def compressor_call(frontend: str, compressor: str) -> str:
+    """The call the front end makes, where the compressor models it; otherwise the
+    compressor's own (the seed's lzo1x-1 behind zram is a plain lzo1x-1 call)."""
+    call = get_frontend_class(frontend).call
+    calls = get_compressor_class(compressor).calls
+    return call if call in calls else calls[0]
 
 
 def create_frontend(
