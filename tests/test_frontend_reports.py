@@ -398,3 +398,27 @@ def test_bad_input_with_the_new_compressors_is_one_line_exit_2(tmp_path, args, m
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("xcfbench: error: ") and message in lines[0]
     assert not (tmp_path / "s.jsonl").exists()
+
+
+def test_page_trace_streams_from_stdin_and_equals_the_run(tmp_path, runner):
+    """A run's emitted page trace, piped in on standard input, replays to the run's own
+    pool; a vertical tab does not split a page-trace line (only newlines end lines)."""
+    trace = tmp_path / "churn.trace"
+    args = ["--frontend", "zram", "--alloc", "zs", "-c", "lz4", "--arch", "i386"]
+    res = runner.invoke(
+        cli, ["run", *args, *SMALL, "--ops", "2000", "--emit-trace", str(trace), "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    run = json.loads(res.stdout)["results"]
+    pages = f"{trace}.pages"
+    res = runner.invoke(
+        cli, ["replay", *args, "--pages", pages, "-", "--json"], input=trace.read_bytes()
+    )
+    assert res.exit_code == 0, res.output
+    replayed = json.loads(res.stdout)["results"]
+    assert (replayed["stored_pages"], replayed["pool_pages"]) == (
+        run["curr_pages"],
+        run["zv_page_count"],
+    )
+    res = runner.invoke(cli, ["replay", *args, "--pages", pages, "-"], input=b"w 1 0\x0bw 2 0\n")
+    assert res.exit_code == 2 and "<stdin>:1: malformed page-trace line" in res.stderr
