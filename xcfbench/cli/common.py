@@ -400,6 +400,34 @@ def check_multi_options(frontends: list[str], configs: list[RunConfig], kw: dict
         raise InputError("--chain-size applies to zsmalloc, which is not in --alloc")
 
 
+def expand_runs(
+    alloc: str | None, fill: str | None, kw: dict[str, Any], varied: tuple[str, ...], verb: str
+) -> list[RunConfig]:
+    """compare's and sweep's configurations: every combination of --alloc, --fill and the
+    options named in varied (comma-separated lists), in that order, which is the order of
+    the axes a sweep's results file records."""
+    from xcfbench.results.sweep import expand
+
+    axes: dict[str, list[Any]] = {
+        "alloc": split_list(alloc or "xvmalloc,xcfmalloc"),
+        "fill": split_list(fill or "zero,text"),
+    }
+    for name in varied:
+        axes[name] = parse_chain_sizes(kw[name]) if name == "chain_size" else split_list(kw[name])
+    for name, values in axes.items():
+        if not values:
+            raise InputError(f"--{name.replace('_', '-')} names nothing to {verb}")
+
+    def make(a: dict[str, Any]) -> RunConfig:
+        return build_config(
+            a["alloc"], a["fill"], {**kw, **{k: a[k] for k in varied}}, strict=False
+        )
+
+    configs = expand(axes, make)
+    check_multi_options(axes["frontend"], configs, kw)
+    return configs
+
+
 def build_config(alloc: str, fill: str, kw: dict[str, Any], strict: bool = True) -> RunConfig:
     from xcfbench.sim.churn import parse_dirty
 

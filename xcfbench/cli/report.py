@@ -16,15 +16,12 @@ import click
 
 from xcfbench.cli.common import (
     PROG,
-    build_config,
-    check_multi_options,
     cli,
     emit,
+    expand_runs,
     output_format,
     output_inputs,
-    parse_chain_sizes,
     run_options,
-    split_list,
     stdout_console,
 )
 from xcfbench.errors import InputError
@@ -188,42 +185,12 @@ def sweep(
     from xcfbench.output.formats import summary
     from xcfbench.output.tables import ProgressBar, summary_table
     from xcfbench.results.compare import source_of
-    from xcfbench.results.sweep import expand, run_sweep, sweep_document
+    from xcfbench.results.sweep import run_sweep, sweep_document
     from xcfbench.sim.config import format_size
 
     fmt = output_format(kw, output_inputs(kw, results_path))
-    axes: dict[str, list[Any]] = {
-        "alloc": split_list(alloc or "xvmalloc,xcfmalloc"),
-        "fill": split_list(fill or "zero,text"),
-        "arch": split_list(kw["arch"]),
-        "frontend": split_list(kw["frontend"]),
-        "compressor": split_list(kw["compressor"]),
-        "chain_size": parse_chain_sizes(kw["chain_size"]),
-        "size": split_list(kw["size"]),
-        "limit": split_list(kw["limit"]),
-    }
-    for name, values in axes.items():
-        if not values:
-            raise InputError(f"--{name.replace('_', '-')} names nothing to sweep")
-
-    def make(a: dict[str, Any]):
-        return build_config(
-            a["alloc"],
-            a["fill"],
-            {
-                **kw,
-                "arch": a["arch"],
-                "frontend": a["frontend"],
-                "size": a["size"],
-                "compressor": a["compressor"],
-                "chain_size": a["chain_size"],
-                "limit": a["limit"],
-            },
-            strict=False,
-        )
-
-    configs = expand(axes, make)
-    check_multi_options(axes["frontend"], configs, kw)
+    varied = ("arch", "frontend", "compressor", "chain_size", "size", "limit")
+    configs = expand_runs(alloc, fill, kw, varied, "sweep")
     with ProgressBar("sweep", enabled=not kw["quiet"], delay_s=0, runs=True) as bar:
         outcome = run_sweep(
             configs,

@@ -14,16 +14,14 @@ from xcfbench.cli.common import (
     FORMATS,
     build_config,
     check_classes,
-    check_multi_options,
     cli,
     config_doc,
     emit,
+    expand_runs,
     output_format,
     output_inputs,
-    parse_chain_sizes,
     run_many,
     run_options,
-    split_list,
     stdout_console,
     with_chain_size,
 )
@@ -114,34 +112,8 @@ def compare(alloc: str | None, fill: str | None, **kw: Any) -> None:
     from xcfbench.output.tables import summary_table
     from xcfbench.results.compare import source_of
     from xcfbench.results.document import document
-    from xcfbench.results.sweep import expand
 
-    axes: dict[str, list[Any]] = {
-        "alloc": split_list(alloc or "xvmalloc,xcfmalloc"),
-        "fill": split_list(fill or "zero,text"),
-        "frontend": split_list(kw["frontend"]),
-        "compressor": split_list(kw["compressor"]),
-        "chain_size": parse_chain_sizes(kw["chain_size"]),
-    }
-    for name, values in axes.items():
-        if not values:
-            raise InputError(f"--{name.replace('_', '-')} names nothing to compare")
-
-    def make(a: dict[str, Any]) -> RunConfig:
-        return build_config(
-            a["alloc"],
-            a["fill"],
-            {
-                **kw,
-                "frontend": a["frontend"],
-                "compressor": a["compressor"],
-                "chain_size": a["chain_size"],
-            },
-            strict=False,
-        )
-
-    configs = expand(axes, make)
-    check_multi_options(axes["frontend"], configs, kw)
+    configs = expand_runs(alloc, fill, kw, ("frontend", "compressor", "chain_size"), "compare")
     fmt = output_format(kw)
     results = run_many(configs, kw["quiet"])
     common = {
