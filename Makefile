@@ -49,7 +49,7 @@ liblzo:
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml setup.py xcfbench/sim/compressors/_lzokernel.c | $(BIN)/python
+$(STAMP): pyproject.toml setup.py xcfbench/sim/compressors/_lzokernel.c $(wildcard xcfbench/sim/native/*.[ch]) | $(BIN)/python
 	@$(MAKE) --no-print-directory liblzo
 	$(BIN)/python -m pip install -q --upgrade pip
 	PKG_CONFIG_LIBDIR=/nonexistent $(BIN)/python -m pip install -q -e '.[test,lint,cluster]'

@@ -10,6 +10,7 @@ from typing import Any
 
 from xcfbench.errors import InputError
 from xcfbench.sim.allocators.base import ALIASES, REGISTRY, Allocator, register
+from xcfbench.sim.allocators.twins import make_twin
 from xcfbench.sim.arch import I386, Arch
 
 __all__ = [
@@ -38,6 +39,8 @@ def get_allocator_class(name: str) -> type[Allocator]:
 
 
 def create(name: str, arch: Arch = I386, store: bool = False, **options: Any) -> Allocator:
+    """A new allocator: its C twin when one is built (see twins.py), else the Python one.
+    The Python one is made first either way: it checks the options."""
     cls = get_allocator_class(name)
     unknown = set(options) - set(cls.options)
     if unknown:
@@ -45,7 +48,7 @@ def create(name: str, arch: Arch = I386, store: bool = False, **options: Any) ->
             f"allocator {cls.name} has no option {sorted(unknown)[0]!r}"
             f" (options: {', '.join(cls.options) or 'none'})"
         )
-    return cls(arch=arch, store=store, **options)
+    return make_twin(cls(arch=arch, store=store, **options))
 
 
 # Importing the modules registers them.  Order is the order `xcfbench list` shows.

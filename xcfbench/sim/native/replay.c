@@ -1,0 +1,6 @@
+#include "xb.h"
+
+int xb_replay_init(PyObject *module)
+{
+	return 0;
+}
