@@ -11,7 +11,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 LZO_HEADER := /usr/include/lzo/lzo1x.h
 
-.PHONY: run test lint bench liblzo venv clean kernel-check
+.PHONY: run test lint bench liblzo venv clean kernel-check native
 
 run: $(STAMP)
 	$(BIN)/xcfbench run --alloc xcf --fill text
@@ -56,6 +56,15 @@ $(STAMP): pyproject.toml setup.py xcfbench/sim/compressors/_lzokernel.c $(wildca
 	@touch $@
 
 venv: $(STAMP)
+
+# Rebuild the allocators' C twins in place after editing xcfbench/sim/native/*.c (the
+# install does it too; this is the quick way while working on them).
+native: | $(BIN)/python
+	gcc -shared -fPIC -O2 -std=gnu99 -Wall -Wextra -Wno-unused-parameter \
+		-Wno-missing-field-initializers \
+		-I"$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" \
+		xcfbench/sim/native/*.c \
+		-o xcfbench/sim/_native$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
