@@ -129,3 +129,91 @@ def test_twins_are_handed_out_unless_pure(monkeypatch):
     monkeypatch.setenv("XCFBENCH_PURE", "1")
     for name in TWINNED:
         assert not getattr(create(name), "native", False), name
+
+
+# -- the C replay loop against the reference's -------------------------------------------
+
+TOKENS = [
+    "a ",
+    "f ",
+    "a\t",
+    " ",
+    "\t",
+    "\r",
+    "\n",
+    "\n",
+    "\n",
+    "0",
+    "1",
+    "7",
+    "42",
+    "5000",
+    "18446744073709551615",
+    "18446744073709551616",
+    "99999999999999999999",
+    "0001",
+    "# note\n",
+    "\xef\xbb\xbf",
+    "x",
+    "\x0b",
+    "é",
+    "\r\n",
+    "a 1 100\n",
+    "f 1\n",
+    "a 2 3\n",
+]
+
+
+def _outcome(path, monkeypatch, pure, chunk=None):
+    from xcfbench.errors import InputError
+    from xcfbench.sim import trace as tr
+    from xcfbench.sim.arch import I386
+
+    monkeypatch.setenv("XCFBENCH_PURE", "1" if pure else "")
+    if chunk:
+        monkeypatch.setattr(tr, "CHUNK_BYTES", chunk)
+    try:
+        with tr.open_trace(path) as stream:
+            result = tr.replay(stream, "ideal", I386, compact="end").to_dict()
+            return result, stream.comments
+    except InputError as e:
+        return str(e), None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    tokens=st.lists(st.sampled_from(TOKENS), max_size=60),
+    chunk=st.sampled_from([None, 1, 3, 8]),
+)
+def test_native_replay_reads_lines_as_the_reference_does(tmp_path_factory, tokens, chunk):
+    """Any text, cut into chunks anywhere: the same result and comments, or the same
+    error message, as the Python reader."""
+    path = tmp_path_factory.mktemp("t") / "t.trace"
+    path.write_bytes("".join(tokens).encode("utf-8", "surrogateescape"))
+    with pytest.MonkeyPatch.context() as mp:
+        want = _outcome(path, mp, pure=True)
+    with pytest.MonkeyPatch.context() as mp:
+        got = _outcome(path, mp, pure=False, chunk=chunk)
+    assert got == want
+
+
+@pytest.mark.parametrize("trace", TRACES)
+def test_native_replay_equals_pure_replay_on_reference_traces(trace, monkeypatch):
+    from tests.helpers import TRACES as TRACE_DIR
+
+    for name in TWINNED:
+        for arch in ("i386", "x86_64"):
+            with pytest.MonkeyPatch.context() as mp:
+                want = _replay_file(TRACE_DIR / trace, name, arch, mp, pure=True)
+            with pytest.MonkeyPatch.context() as mp:
+                got = _replay_file(TRACE_DIR / trace, name, arch, mp, pure=False)
+            assert got == want, (name, arch)
+
+
+def _replay_file(path, name, arch, mp, pure):
+    from xcfbench.sim import trace as tr
+
+    mp.setenv("XCFBENCH_PURE", "1" if pure else "")
+    compact = "every:1000" if REGISTRY[name].supports_compaction else None
+    with tr.open_trace(path) as stream:
+        return tr.replay(stream, name, ARCHES[arch], compact=compact).to_dict()

@@ -36,7 +36,7 @@ import stat
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass, field
-from typing import BinaryIO, cast
+from typing import Any, BinaryIO, cast
 
 from xcfbench.compressed_io import (
     GZIP_MAGIC,
@@ -47,7 +47,7 @@ from xcfbench.compressed_io import (
 )
 from xcfbench.errors import InputError
 from xcfbench.io import MAX_LINE_BYTES, open_stream
-from xcfbench.sim.allocators import create
+from xcfbench.sim.allocators import create, twins
 from xcfbench.sim.arch import Arch
 from xcfbench.sim.records import ReplayResult
 
@@ -74,6 +74,60 @@ def _malformed(name: str, lineno: int, line: bytes, why: str = "") -> InputError
     return InputError(f"{name}:{lineno}: malformed trace line {shown!r}{why}")
 
 
+def read_line(
+    raw: bytes | str, lineno: int, name: str, comments: list[str] | None = None
+) -> tuple[int, int] | None:
+    """The operation of one trace v1 line (with or without its line end), None for a
+    blank line or a comment (appended to comments, up to MAX_COMMENTS); an InputError for
+    anything else.  Liveness is the caller's to check."""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogateescape")
+    if lineno == 1 and raw.startswith(BOM):
+        raw = raw[len(BOM) :]
+    if raw.endswith(b"\n"):
+        raw = raw[:-1]
+        if raw.endswith(b"\r"):
+            raw = raw[:-1]
+    if len(raw) > MAX_LINE_BYTES:
+        raise InputError(f"{name}:{lineno}: line longer than {MAX_LINE_BYTES} bytes")
+    m = _ALLOC.fullmatch(raw)
+    if m:
+        oid, size = int(m.group(1)), int(m.group(2))
+        if oid >= ID_LIMIT or size >= ID_LIMIT:
+            raise _malformed(name, lineno, raw, " (ID and SIZE must be below 2**64)")
+        return oid, size
+    m = _FREE.fullmatch(raw)
+    if m:
+        return int(m.group(1)), FREE
+    if _BLANK.fullmatch(raw):
+        return None
+    if raw.lstrip(b" \t").startswith(b"#"):
+        try:
+            text = raw.lstrip(b" \t")[1:].decode("utf-8").strip()
+        except UnicodeDecodeError as e:
+            raise InputError(
+                f"{name}:{lineno}: not UTF-8 text (byte {e.start + 1} of the comment)"
+            ) from None
+        if comments is not None and len(comments) < MAX_COMMENTS:
+            comments.append(text)
+        return None
+    if lineno == 1 and raw.startswith((b"\xfe\xff", b"\xff\xfe")):
+        raise InputError(f"{name}:{lineno}: a UTF-16 byte-order mark; a trace is UTF-8")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"{name}:{lineno}: not UTF-8 text (byte {e.start + 1})") from None
+    raise _malformed(name, lineno, raw)
+
+
+def duplicate_error(name: str, lineno: int, oid: int) -> InputError:
+    return InputError(f"{name}:{lineno}: duplicate live ID {oid}")
+
+
+def not_live_error(name: str, lineno: int, oid: int) -> InputError:
+    return InputError(f"{name}:{lineno}: free of ID {oid}, which is not live")
+
+
 def iter_ops(
     lines: Iterable[bytes | str], name: str = "<trace>", comments: list[str] | None = None
 ) -> Iterator[tuple[int, int]]:
@@ -81,53 +135,19 @@ def iter_ops(
     they come; comments (up to MAX_COMMENTS) are appended to comments."""
     live: set[int] = set()
     for lineno, raw in enumerate(lines, 1):
-        if isinstance(raw, str):
-            raw = raw.encode("utf-8", "surrogateescape")
-        if lineno == 1 and raw.startswith(BOM):
-            raw = raw[len(BOM) :]
-        if raw.endswith(b"\n"):
-            raw = raw[:-1]
-            if raw.endswith(b"\r"):
-                raw = raw[:-1]
-        if len(raw) > MAX_LINE_BYTES:
-            raise InputError(f"{name}:{lineno}: line longer than {MAX_LINE_BYTES} bytes")
-        m = _ALLOC.fullmatch(raw)
-        if m:
-            oid, size = int(m.group(1)), int(m.group(2))
-            if oid >= ID_LIMIT or size >= ID_LIMIT:
-                raise _malformed(name, lineno, raw, " (ID and SIZE must be below 2**64)")
+        op = read_line(raw, lineno, name, comments)
+        if op is None:
+            continue
+        oid, size = op
+        if size != FREE:
             if oid in live:
-                raise InputError(f"{name}:{lineno}: duplicate live ID {oid}")
+                raise duplicate_error(name, lineno, oid)
             live.add(oid)
-            yield oid, size
-            continue
-        m = _FREE.fullmatch(raw)
-        if m:
-            oid = int(m.group(1))
+        else:
             if oid not in live:
-                raise InputError(f"{name}:{lineno}: free of ID {oid}, which is not live")
+                raise not_live_error(name, lineno, oid)
             live.remove(oid)
-            yield oid, FREE
-            continue
-        if _BLANK.fullmatch(raw):
-            continue
-        if raw.lstrip(b" \t").startswith(b"#"):
-            try:
-                text = raw.lstrip(b" \t")[1:].decode("utf-8").strip()
-            except UnicodeDecodeError as e:
-                raise InputError(
-                    f"{name}:{lineno}: not UTF-8 text (byte {e.start + 1} of the comment)"
-                ) from None
-            if comments is not None and len(comments) < MAX_COMMENTS:
-                comments.append(text)
-            continue
-        if lineno == 1 and raw.startswith((b"\xfe\xff", b"\xff\xfe")):
-            raise InputError(f"{name}:{lineno}: a UTF-16 byte-order mark; a trace is UTF-8")
-        try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise InputError(f"{name}:{lineno}: not UTF-8 text (byte {e.start + 1})") from None
-        raise _malformed(name, lineno, raw)
+        yield op
 
 
 def parse_trace(lines: Iterable[bytes | str], name: str = "<trace>") -> Trace:
@@ -229,6 +249,12 @@ class _Decoding:
         except decode_errors() as e:
             raise InputError(f"{self.name}: corrupt or truncated compressed trace ({e})") from None
 
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self.f.read(size)
+        except decode_errors() as e:
+            raise InputError(f"{self.name}: corrupt or truncated compressed trace ({e})") from None
+
     def fileno(self) -> int:
         raise OSError("a decompressed stream has no descriptor")
 
@@ -293,6 +319,8 @@ def replay(
     alloc = create(alloc_name, arch, store=verify, **(options or {}))
     if every is not None and not alloc.supports_compaction:
         raise InputError(f"allocator {alloc.name} does not support compaction")
+    if twins.is_twin(alloc):
+        return _replay_native(trace, alloc, arch, every, progress)
     malloc, free, pool_pages, pages_held = (
         alloc.malloc,
         alloc.free,
@@ -381,6 +409,94 @@ def replay(
         pages_compacted=pages_compacted if every is not None else None,
         verified=verify,
         verify_errors=verify_errors if verify else None,
+        allocator_stats=alloc.stats(),
+        metadata_bytes=alloc.metadata_bytes(),
+    )
+
+
+CHUNK_BYTES = 1 << 20  # the native replay reads a stream this much at a time
+SIZE_CAP = (1 << 63) - 1  # sizes past it are refused by every allocator all the same
+
+
+def _replay_native(
+    trace: Trace | TraceStream,
+    alloc: Any,
+    arch: Arch,
+    every: int | None,
+    progress: Callable[[int, int], None] | None,
+) -> ReplayResult:
+    """replay() through a twin: the C loop runs the plainly well-formed lines and hands
+    every other line to read_line(), so what is accepted, and every error, is the
+    reference's."""
+    rp = twins.replayer(alloc, every or 0)
+    slow, dup, dead = twins.feed_statuses()
+    name = trace.name
+
+    def fail(status: int) -> None:
+        if status == dup:
+            raise duplicate_error(name, rp.lineno, rp.error_id)
+        if status == dead:
+            raise not_live_error(name, rp.lineno, rp.error_id)
+
+    if isinstance(trace, Trace):
+        total = len(trace.ops)
+        step = max(1, total // 100)
+        for start in range(0, total, step):
+            fail(rp.run(trace.ops[start : start + step]))
+            if progress is not None:
+                progress(min(start + step, total), total)
+    else:
+        f = trace.file
+        buf, pos, final = b"", 0, False
+        while True:
+            if not final:
+                chunk = f.read(CHUNK_BYTES)
+                final = not chunk
+                buf, pos = buf[pos:] + chunk, 0
+            pos, status = rp.feed(buf, pos, final)
+            if status == slow:
+                eol = buf.find(b"\n", pos, pos + MAX_LINE_BYTES + 3)
+                end = eol + 1 if eol >= 0 else min(len(buf), pos + MAX_LINE_BYTES + 3)
+                op = read_line(buf[pos:end], rp.lineno + 1, name, trace.comments)
+                rp.skip_line()
+                pos = end
+                if op is not None:
+                    oid, size = op
+                    if size == FREE and oid >= ID_LIMIT:
+                        raise not_live_error(name, rp.lineno, oid)
+                    status = rp.apply(oid, min(size, SIZE_CAP))
+            fail(status)
+            if final and pos >= len(buf):
+                break
+            if progress is not None and status == 0 and (where := trace.progress()) is not None:
+                progress(*where)
+    pool_end, held_end = alloc.pool_pages(), alloc.pages_held()
+    after_compact = None
+    pages_compacted = rp.pages_compacted
+    if every is not None:
+        pages_compacted += alloc.compact()
+        after_compact = alloc.pool_pages()
+    return ReplayResult(
+        trace=name,
+        allocator=alloc.name,
+        arch=arch.name,
+        ops=rp.ops,
+        allocs=rp.allocs,
+        frees=rp.frees,
+        failed_allocs=rp.failed_allocs,
+        frees_of_failed=rp.frees_of_failed,
+        live_objects=rp.live_objects,
+        live_bytes=rp.live_bytes,
+        peak_live_objects=rp.peak_live_objects,
+        peak_live_bytes=rp.peak_live_bytes,
+        pool_pages=pool_end,
+        peak_pool_pages=rp.peak_pool,
+        pages_held=held_end,
+        peak_pages_held=rp.peak_held,
+        pool_pages_after_compact=after_compact,
+        pages_compacted=pages_compacted if every is not None else None,
+        verified=False,
+        verify_errors=None,
         allocator_stats=alloc.stats(),
         metadata_bytes=alloc.metadata_bytes(),
     )

@@ -75,6 +75,20 @@ def twin_class(cls: type[Allocator]) -> type:
     return twin
 
 
+def is_twin(alloc: Any) -> bool:
+    return getattr(alloc, "native", False) is True
+
+
+def replayer(alloc: Any, compact_every: int = 0) -> Any:
+    """The C replay loop over a twin (see native/replay.c)."""
+    return _native.Replayer(alloc, compact_every)
+
+
+def feed_statuses() -> tuple[int, int, int]:
+    """Replayer.feed's statuses: a line for Python, a duplicate ID, a free of a dead ID."""
+    return _native.FEED_SLOW, _native.FEED_DUP, _native.FEED_DEAD
+
+
 def twin_of(pure: Allocator) -> Any:
     """The C twin of a freshly made pure allocator, with the same options."""
     twin = twin_class(type(pure))(pure)
