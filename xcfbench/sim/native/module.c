@@ -130,6 +130,19 @@ static PyObject *alloc_compact(xb_alloc *self, PyObject *unused)
 	return PyLong_FromLongLong(freed);
 }
 
+/* Twins keep no bytes: the same refusal as the pure allocators' need_store(). */
+static PyObject *alloc_no_bytes(xb_alloc *self, PyObject *args)
+{
+	PyObject *name = PyObject_GetAttrString((PyObject *)self, "name");
+
+	if (name) {
+		PyErr_Format(PyExc_RuntimeError,
+			     "%U: created with store=False, bytes are not kept", name);
+		Py_DECREF(name);
+	}
+	return NULL;
+}
+
 static PyObject *alloc_check(xb_alloc *self, PyObject *unused)
 {
 	Py_RETURN_NONE; /* twins with invariants worth checking override it */
@@ -143,6 +156,8 @@ static PyMethodDef alloc_methods[] = {
 	{"metadata_bytes", (PyCFunction)alloc_metadata_bytes, METH_NOARGS, NULL},
 	{"compact", (PyCFunction)alloc_compact, METH_NOARGS, NULL},
 	{"check", (PyCFunction)alloc_check, METH_NOARGS, NULL},
+	{"write", (PyCFunction)alloc_no_bytes, METH_VARARGS, NULL},
+	{"read", (PyCFunction)alloc_no_bytes, METH_VARARGS, NULL},
 	{NULL},
 };
 
