@@ -217,3 +217,55 @@ def _replay_file(path, name, arch, mp, pure):
     compact = "every:1000" if REGISTRY[name].supports_compaction else None
     with tr.open_trace(path) as stream:
         return tr.replay(stream, name, ARCHES[arch], compact=compact).to_dict()
+
+
+# -- zcache's write phase in C against the engine's Python loop ---------------------------
+
+
+def _run_json(monkeypatch, pure, **kw):
+    import json
+
+    from xcfbench.sim.config import RunConfig
+    from xcfbench.sim.engine import run
+
+    monkeypatch.setenv("XCFBENCH_PURE", "1" if pure else "")
+    seen = []
+    result = run(RunConfig(**kw), progress=lambda done, total: seen.append((done, total)))
+    return json.dumps(result.to_dict(), sort_keys=True), seen
+
+
+SMALL_RUN = {"size_bytes": 24 << 20, "limit_bytes": 8 << 20, "samples": 37}
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"fill": "text"},
+        {"fill": "zero"},
+        {"fill": "text", "seed": 5, "reclaim_batch": 7, "overhead_pages": 100},
+        {"fill": "text", "zv_max_mean_zsize": 2000},  # mean_compress_poor
+        {"fill": "text", "zv_max_zsize": 1500},  # compress_poor
+        {"fill": "text", "totalram_bytes": 8 << 20, "zv_page_count_policy_percent": 50},
+        {"fill": "text", "compact": "every:500"},
+        {"fill": "text", "compact": "end", "arch": "x86_64", "zv_hdr_sentinel": False},
+        {"fill": "zero", "size_bytes": 8 << 20, "limit_bytes": 8 << 20},  # nothing evicted
+    ],
+    ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items()),
+)
+@pytest.mark.parametrize("alloc", TWINNED)
+def test_batched_write_phase_equals_the_python_loop(monkeypatch, alloc, kw):
+    """Same JSON and the same progress calls, byte for byte, for every twin."""
+    kw = {**SMALL_RUN, "alloc": alloc, **kw}
+    if "compact" in kw and not REGISTRY[alloc].supports_compaction:
+        kw.pop("compact")
+    want = _run_json(monkeypatch, True, **kw)
+    got = _run_json(monkeypatch, False, **kw)
+    assert got == want
+
+
+def test_batched_write_phase_is_taken_for_the_seed(monkeypatch):
+    calls = []
+    real = twins.zcache_write
+    monkeypatch.setattr(twins, "zcache_write", lambda *a: calls.append(1) or real(*a))
+    _run_json(monkeypatch, False, alloc=TWINNED[0], **SMALL_RUN)
+    assert calls == [1]

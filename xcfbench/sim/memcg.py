@@ -39,6 +39,7 @@ class MemCg:
         "reclaims",
         "kmem_pages",
         "stalls",
+        "unlisted",
     )
 
     def __init__(
@@ -69,6 +70,9 @@ class MemCg:
         self.reclaims = 0
         self.kmem_pages = 0  # other charges: zswap's compressed bytes, in pages
         self.stalls = 0  # reclaims that could not bring the cgroup under its limit
+        # Resident pages the batched write phase (native/zcache_write.c) keeps as a
+        # range of indexes instead of LRU entries; only a run that ends there has any.
+        self.unlisted = 0
 
     def touch(self, page: int) -> list[int]:
         """Charge (or re-reference) page; return the pages reclaim pushed out for it."""
@@ -108,4 +112,4 @@ class MemCg:
 
     @property
     def resident_pages(self) -> int:
-        return len(self.lru)
+        return len(self.lru) + self.unlisted

@@ -63,6 +63,11 @@ class Workload:
         """What goes into the result's config so that a run can be reproduced."""
         return {}
 
+    def period(self) -> int | None:
+        """P when key(i) == key(i % P) for every page index i (the pages cycle); None
+        when the pages do not repeat."""
+        return None
+
     def known_sizes(self, compressor, verify: bool = False):
         """Recorded lengths for compressor, for a workload that has lengths instead of
         bytes (a profile): an object with clen(key) and same_filled(key); None otherwise."""
@@ -75,6 +80,9 @@ class ZeroFill(Workload):
 
     def key(self, index: int) -> int:
         return 0
+
+    def period(self) -> int | None:
+        return 1
 
     def page(self, key: int) -> bytes:
         return ZERO_PAGE
@@ -119,6 +127,9 @@ class TextFill(Workload):
 
     def key(self, index: int) -> int:
         return (self.start + index) % len(self.pages)
+
+    def period(self) -> int | None:
+        return len(self.pages)
 
     def page(self, key: int) -> bytes:
         return self.pages[key]
@@ -205,6 +216,9 @@ class ImageFill(Workload):
 
     def key(self, index: int) -> int:
         return self.order[index % len(self.order)]
+
+    def period(self) -> int | None:
+        return len(self.order)
 
     def page(self, key: int) -> bytes:
         if self.container.kind != "image":

@@ -85,6 +85,11 @@ def replayer(alloc: Any, compact_every: int = 0) -> Any:
     return _native.Replayer(alloc, compact_every)
 
 
+def zcache_write(*args: Any) -> dict[str, Any]:
+    """A run's write phase through zcache 3.1, in C (native/zcache_write.c)."""
+    return _native.zcache_write(*args)
+
+
 def feed_statuses() -> tuple[int, int, int]:
     """Replayer.feed's statuses: a line for Python, a duplicate ID, a free of a dead ID."""
     return _native.FEED_SLOW, _native.FEED_DUP, _native.FEED_DEAD

@@ -106,7 +106,7 @@ class Zcache31(FrontEnd):
 
     @property
     def curr_pages(self) -> int:
-        return len(self.handles)
+        return self.curr_pers_pampd_count
 
     def header(self, offset: int, pool_id: int = 0) -> bytes:
         """struct zv_hdr for swap type 0 at this offset, as zv_create writes it."""
@@ -134,7 +134,21 @@ class Zcache31(FrontEnd):
 
     @property
     def stored_pages(self) -> int:
-        return len(self.handles)
+        return self.curr_pers_pampd_count
+
+    def adopt(self, done: dict[str, Any]) -> None:
+        """Take the counters of a write phase run in C (native/zcache_write.c).  The
+        objects' handles stay there: such a run ends without touching a stored page."""
+        self.curr_pers_pampd_count = done["curr"]
+        self.succ_puts, self.failed_puts = done["succ_puts"], done["failed_puts"]
+        self.compr_data_size = done["compr_data_size"]
+        self.rejects = dict(zip(REJECT_REASONS, done["rejects"], strict=True))
+        self.zv_curr_dist_counts = done["zv_curr_dist_counts"]
+        self.zv_cumul_dist_counts = done["zv_cumul_dist_counts"]
+
+    def knobs(self) -> tuple[int, int, int, int]:
+        """(policy_pages, zv_max_zsize, zv_max_mean_zsize, hdr_size) for the C write phase."""
+        return self.policy_pages, self.zv_max_zsize, self.zv_max_mean_zsize, self.hdr_size
 
     def stats(self) -> dict[str, Any]:
         """frontswap's and zcache's debugfs/sysfs counters, under their 3.1 names."""

@@ -184,12 +184,20 @@ static PyTypeObject *twins[] = {
 };
 
 extern int xb_replay_init(PyObject *module);
+extern PyObject *xb_zcache_write(PyObject *module, PyObject *args);
+
+static PyMethodDef native_functions[] = {
+	{"zcache_write", xb_zcache_write, METH_VARARGS,
+	 "The write phase of a run through zcache 3.1 with no churn (zcache_write.c)."},
+	{NULL},
+};
 
 static struct PyModuleDef native_module = {
 	PyModuleDef_HEAD_INIT,
 	.m_name = "xcfbench.sim._native",
-	.m_doc = "C twins of xcfbench's allocators and the trace replay loop.",
+	.m_doc = "C twins of xcfbench's allocators, the trace replay loop, zcache's write phase.",
 	.m_size = -1,
+	.m_methods = native_functions,
 };
 
 PyMODINIT_FUNC PyInit__native(void)
