@@ -30,6 +30,7 @@ else:
 TWIN_OF = {
     "Ideal": "Ideal",
     "Zbud": "Zbud",
+    "Z3fold": "Z3fold",
 }
 # Instance attributes a twin takes over from the pure allocator it was made from.
 COPIED = ("arch", "max_alloc_size", "huge_class_size")

@@ -181,6 +181,7 @@ PyTypeObject XbAlloc_Type = {
 static PyTypeObject *twins[] = {
 	&XbIdeal_Type,
 	&XbZbud_Type,
+	&XbZ3fold_Type,
 };
 
 extern int xb_replay_init(PyObject *module);
