@@ -31,6 +31,7 @@ TWIN_OF = {
     "Ideal": "Ideal",
     "Zbud": "Zbud",
     "Z3fold": "Z3fold",
+    "XvMalloc": "Xvmalloc",
 }
 # Instance attributes a twin takes over from the pure allocator it was made from.
 COPIED = ("arch", "max_alloc_size", "huge_class_size")

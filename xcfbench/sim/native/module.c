@@ -182,6 +182,7 @@ static PyTypeObject *twins[] = {
 	&XbIdeal_Type,
 	&XbZbud_Type,
 	&XbZ3fold_Type,
+	&XbXvmalloc_Type,
 };
 
 extern int xb_replay_init(PyObject *module);
