@@ -32,6 +32,7 @@ TWIN_OF = {
     "Zbud": "Zbud",
     "Z3fold": "Z3fold",
     "XvMalloc": "Xvmalloc",
+    "Zblock": "Zblock",
 }
 # Instance attributes a twin takes over from the pure allocator it was made from.
 COPIED = ("arch", "max_alloc_size", "huge_class_size")

@@ -183,6 +183,7 @@ static PyTypeObject *twins[] = {
 	&XbZbud_Type,
 	&XbZ3fold_Type,
 	&XbXvmalloc_Type,
+	&XbZblock_Type,
 };
 
 extern int xb_replay_init(PyObject *module);

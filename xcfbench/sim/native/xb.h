@@ -54,6 +54,7 @@ extern PyTypeObject XbIdeal_Type;
 extern PyTypeObject XbZbud_Type;
 extern PyTypeObject XbZ3fold_Type;
 extern PyTypeObject XbXvmalloc_Type;
+extern PyTypeObject XbZblock_Type;
 
 /* Helpers for twins' constructors: an int attribute of the pure allocator. */
 int xb_attr_i64(PyObject *obj, const char *name, int64_t *out);
