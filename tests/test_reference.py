@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import load_trace, reference_cases
-from xcfbench.sim.allocators import REGISTRY
+from xcfbench.sim.allocators import REGISTRY, twins
 from xcfbench.sim.arch import get_arch
 from xcfbench.sim.trace import replay
 
@@ -26,9 +26,14 @@ FIELDS = (
 OPTIONAL = ("desc_count", "pool_pages_after_compact", "huge_class_size")
 
 
+@pytest.mark.parametrize("path", ["compiled", "pure"])
 @pytest.mark.parametrize("trace,alloc,arch,expected", reference_cases())
-def test_replay_matches_kernel(trace, alloc, arch, expected):
+def test_replay_matches_kernel(trace, alloc, arch, expected, path, monkeypatch):
+    """On both paths: the C twins with the C replay loop, and the Python allocators."""
     assert alloc in REGISTRY, f"allocator {alloc} is not implemented"
+    monkeypatch.setenv("XCFBENCH_PURE", "1" if path == "pure" else "")
+    if path == "compiled" and twins.native_problem() is None:
+        assert twins.has_twin(REGISTRY[alloc]), f"{alloc} has no C twin"
     compact = "end" if "pool_pages_after_compact" in expected else None
     got = replay(load_trace(trace), alloc, get_arch(arch), compact=compact).to_dict()
     want = {k: expected[k] for k in FIELDS + OPTIONAL if k in expected}

@@ -98,12 +98,17 @@ def run(
     touch, key_of, clen_of, write = memcg.touch, workload.key, pages.clen, ops.write
     pool_pages = alloc.pool_pages
     last_bucket = len(hist) - 1
+    batched = None
+    if n_ops == 0 and trace_out is None and not config.verify:
+        batched = _batched_write(alloc, workload, pages, frontend, memcg, n_pages)
     # Per page of the written set, compact: its swap slot (0: none; slots start at 1, 0
     # is the swap header), the workload index of its content (dirty accesses give it the
-    # workload's next page), and whether it differs from its copy in swap.
-    slot_of = array("q", bytes(8 * n_pages))
-    content = array("q", range(n_pages))
-    dirty = bytearray(b"\1") * n_pages
+    # workload's next page), and whether it differs from its copy in swap.  The batched
+    # write phase keeps its own.
+    n_state = n_pages if batched is None else 0
+    slot_of = array("q", bytes(8 * n_state))
+    content = array("q", range(n_state))
+    dirty = bytearray(b"\1") * n_state
     next_slot = 0
     stores = 0
     peak_pool = pool_pages()
@@ -165,9 +170,6 @@ def run(
             row.append(frontend.written_back_pages)
         samples.append(row)
 
-    batched = None
-    if n_ops == 0 and trace_out is None and not config.verify:
-        batched = _batched_write(alloc, workload, pages, frontend, memcg, n_pages)
     if batched is not None:
         phase = batched(compact_every or 0, sample_every, progress)
         memcg.evictions, memcg.reclaims = phase["evictions"], phase["reclaims"]
