@@ -269,3 +269,19 @@ def test_batched_write_phase_is_taken_for_the_seed(monkeypatch):
     monkeypatch.setattr(twins, "zcache_write", lambda *a: calls.append(1) or real(*a))
     _run_json(monkeypatch, False, alloc=TWINNED[0], **SMALL_RUN)
     assert calls == [1]
+
+
+def test_without_the_extension_the_pure_path_runs_and_says_so_once(monkeypatch, runner):
+    import json
+
+    from xcfbench.cli import cli
+
+    args = ["run", "--alloc", "zbud", "--size", "8M", "--limit", "4M", "--json"]
+    built = runner.invoke(cli, args)
+    monkeypatch.setattr(twins, "_native", None)
+    monkeypatch.setattr(twins, "_IMPORT_ERROR", "No module named 'xcfbench.sim._native'")
+    unbuilt = runner.invoke(cli, args)
+    assert built.exit_code == unbuilt.exit_code == 0
+    assert json.loads(unbuilt.stdout) == json.loads(built.stdout)
+    assert built.stderr == ""
+    assert unbuilt.stderr.count("\n") == 1 and "compiled allocators are not built" in unbuilt.stderr

@@ -11,10 +11,13 @@ and written to a JSON document (kind "bench") that `xcfbench check` gates on.
   5. the time of compact() on churn.trace for every allocator that compacts
   6. a 4-run sweep with --jobs 1 and --jobs 2
   7. distinct pages sized per second for each kernel compressor, with its target
-  8. the 64 GiB run, `run --size 64G --limit 32G --totalram 128G` (zs, text): wall time
-     (target <= 60 s) and peak RSS (target <= 1 GiB)
+  8. the 64 GiB runs, `run --size 64G --limit 32G --totalram 128G` (zs), on the text fill
+     and on the corpus's page image cycled to 64 GiB: wall time (target <= 60 s) and peak
+     RSS (target <= 1 GiB)
   9. the seed run through zram and zswap (lzo-rle, zsmalloc): median of 3, no target
- 10. with XCFBENCH_BENCH_CAPTURE=GIB (e.g. 4): the peak RSS of `capture` of a GIB GiB
+ 10. the compiled and the pure paths: the seed run's JSON and every allocator's replay of
+     churn.trace must be identical on both (target: identical)
+ 11. with XCFBENCH_BENCH_CAPTURE=GIB (e.g. 4): the peak RSS of `capture` of a GIB GiB
      process against the bound of 100 MB + 16 B per distinct page (minutes, so opt-in)
 
 Each bench_* function measures one figure (or one table of them), prints it and returns
@@ -26,7 +29,9 @@ Ratios against a yardstick measured in the same run are what survive a change of
 
     python -m xcfbench.cli.bench [--out FILE] [--quick]
 
-Speed is measured here, never asserted by unit tests.
+Speed is measured here, never asserted by unit tests.  Whole processes run as a user's
+would: without PYTHONDONTWRITEBYTECODE (a user's Python caches its bytecode) and without
+XCFBENCH_PURE.
 """
 
 from __future__ import annotations
@@ -99,13 +104,23 @@ def verdict(met: bool | None) -> str:
     return "" if met is None else ("ok" if met else "MISSED")
 
 
+def user_env() -> dict[str, str]:
+    """The environment of a timed process: a user's, not a test harness's."""
+    env = dict(os.environ)
+    for name in ("PYTHONDONTWRITEBYTECODE", "XCFBENCH_PURE"):
+        env.pop(name, None)
+    return env
+
+
 def _median_wall(cmd: Sequence[str], repeats: int) -> tuple[float, list[float]]:
-    """Median wall time of a whole process, after one untimed run (the page cache)."""
-    subprocess.run(cmd, check=True, capture_output=True)
+    """Median wall time of a whole process, after one untimed run (the page cache, and
+    the bytecode cache)."""
+    env = user_env()
+    subprocess.run(cmd, check=True, capture_output=True, env=env)
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True)
+        subprocess.run(cmd, check=True, capture_output=True, env=env)
         times.append(time.perf_counter() - t0)
     return statistics.median(times), times
 
@@ -401,15 +416,21 @@ def bench_capture(gib: float) -> Figure:
     )
 
 
-def bench_big(size: str = "64G", limit: str = "32G", totalram: str = "128G") -> Figure:
-    """The 64 GiB run (zs, text) in a process of its own: wall time and peak RSS."""
+CORPUS_IMAGE = Path(__file__).resolve().parents[2] / "corpora" / "python-strings.xcfimg"
+
+
+def bench_big(
+    fill: str = "text", size: str = "64G", limit: str = "32G", totalram: str = "128G"
+) -> Figure:
+    """A 64 GiB run (zs) in a process of its own: wall time and peak RSS."""
+    shown = "image" if fill.startswith("image:") else fill
     cmd = [
         *XCFBENCH,
         "run",
         "--alloc",
         "zs",
         "--fill",
-        "text",
+        fill,
         "--size",
         size,
         "--limit",
@@ -419,7 +440,7 @@ def bench_big(size: str = "64G", limit: str = "32G", totalram: str = "128G") -> 
         "--quiet",
     ]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=user_env())
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -429,16 +450,57 @@ def bench_big(size: str = "64G", limit: str = "32G", totalram: str = "128G") -> 
     rss = usage.ru_maxrss * 1024  # KiB on Linux
     met = seconds <= BIG_TARGET_S and rss <= BIG_TARGET_RSS
     print(
-        f"\nrun --size {size} --limit {limit} --totalram {totalram} (zs, text): {seconds:.1f} s,"
+        f"\nrun --size {size} --limit {limit} --totalram {totalram} (zs, {shown}): {seconds:.1f} s,"
         f" peak RSS {rss / (1 << 30):.2f} GiB; target <= {BIG_TARGET_S:.0f} s and"
         f" <= {BIG_TARGET_RSS >> 30} GiB: {verdict(met)}"
     )
     return Figure(
-        f"run {size}",
+        f"run {size}" if shown == "text" else f"run {size} {shown}",
         {"seconds": round(seconds, 2), "peak_rss_bytes": rss},
         f"<= {BIG_TARGET_S:.0f} s and <= {BIG_TARGET_RSS >> 30} GiB RSS",
         met,
     )
+
+
+def bench_paths() -> list[Figure]:
+    """The compiled path against the pure one: identical results, and how much faster."""
+    import json
+
+    from xcfbench.sim.config import RunConfig
+    from xcfbench.sim.engine import run
+
+    def both(fn: Callable[[], Any]) -> tuple[bool, float, float]:
+        os.environ.pop("XCFBENCH_PURE", None)
+        t0 = time.perf_counter()
+        compiled = json.dumps(fn(), sort_keys=True)
+        t1 = time.perf_counter()
+        os.environ["XCFBENCH_PURE"] = "1"
+        try:
+            pure = json.dumps(fn(), sort_keys=True)
+        finally:
+            del os.environ["XCFBENCH_PURE"]
+        return compiled == pure, t1 - t0, time.perf_counter() - t1
+
+    print("\ncompiled path against pure Python: identical results? (and the speed-up)")
+    figures = []
+    trace = read_trace(REFERENCE_TRACES / "churn.trace")
+    cases: list[tuple[str, Callable[[], Any]]] = [("seed run", lambda: run(RunConfig()).to_dict())]
+    cases += [
+        (f"replay {name} churn", partial(lambda n: replay(trace, n, I386).to_dict(), name))
+        for name in REGISTRY
+    ]
+    for case, fn in cases:
+        same, fast, slow = both(fn)
+        print(f"  {case:<28} {'identical' if same else 'DIFFERENT'}  {slow / fast:6.1f}x faster")
+        figures.append(
+            Figure(
+                f"paths {case}",
+                {"speed_ratio": round(slow / fast, 3)},
+                "identical on both paths",
+                same,
+            )
+        )
+    return figures
 
 
 def _count(n: int) -> str:
@@ -521,6 +583,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not args.quick:
         figures += bench_frontends()
         figures.append(bench_big())
+        figures.append(bench_big(f"image:{CORPUS_IMAGE}"))
+    figures += bench_paths()
     gib = os.environ.get(CAPTURE_ENV)
     if gib:
         figures.append(bench_capture(float(gib)))

@@ -15,6 +15,7 @@ import click
 from xcfbench import __version__
 from xcfbench.errors import InputError
 from xcfbench.output import FORMATS
+from xcfbench.sim.allocators import twins
 from xcfbench.sim.config import RunConfig, parse_alloc_options, parse_size
 
 if TYPE_CHECKING:
@@ -576,3 +577,11 @@ def cli(ctx: click.Context) -> None:
     replays allocation traces through faithful models of the kernel's allocators."""
     if ctx.invoked_subcommand is None:  # bare `xcfbench`: the help, status 0
         click.echo(ctx.get_help())
+        return
+    problem = twins.native_problem()
+    if problem is not None and not twins.pure_forced():
+        click.echo(
+            f"{PROG}: the compiled allocators are not built ({problem}); the pure-Python"
+            " path runs: the same numbers, slower",
+            err=True,
+        )
