@@ -33,6 +33,13 @@ from xcfbench.sim.arch import I386, PAGE_SIZE, X86_64
 ARCHES = {"i386": I386, "x86_64": X86_64}
 
 
+@pytest.fixture(autouse=True)
+def pure_path(monkeypatch):
+    """These tests read the Python reference's internals (_classes, handle lists), so
+    create() must hand it out, not its C twin (test_native.py holds the twin to it)."""
+    monkeypatch.setenv("XCFBENCH_PURE", "1")
+
+
 def zs(arch=X86_64, store=False, **options):
     return create("zsmalloc", arch, store=store, **options)
 

@@ -33,6 +33,8 @@ TWIN_OF = {
     "Z3fold": "Z3fold",
     "XvMalloc": "Xvmalloc",
     "Zblock": "Zblock",
+    "ZsMalloc": "Zsmalloc",
+    "ZsMallocLegacy": "Zsmalloc",
 }
 # Instance attributes a twin takes over from the pure allocator it was made from.
 COPIED = ("arch", "max_alloc_size", "huge_class_size")

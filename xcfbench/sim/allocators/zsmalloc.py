@@ -594,6 +594,10 @@ class ZsMalloc(Allocator):
         return freed
 
     # -- accounting ------------------------------------------------------------------
+    def merged_class_index(self, idx: int) -> int:
+        """The index of the class that serves class idx (zs_lookup_class_index's result)."""
+        return self._classes[idx].index
+
     def pool_pages(self) -> int:
         return self.pages_allocated
 

@@ -128,10 +128,10 @@ def parse_recompress(spec: str | None) -> tuple[str, str | None, int, int] | Non
 def lookup_class_index(alloc: Allocator, size: int) -> int:
     """zs_lookup_class_index(pool, size): the merged class of size bytes, no handle added;
     allocators without size classes: 32 + 16*i buckets as zsmalloc's table reads."""
-    classes = getattr(alloc, "_classes", None)
+    merged = getattr(alloc, "merged_class_index", None)
     idx = 0 if size < ZS_MIN_ALLOC_SIZE else -(-(size - ZS_MIN_ALLOC_SIZE) // ZS_SIZE_CLASS_DELTA)
     idx = min(idx, ZS_SIZE_CLASSES - 1)
-    return classes[idx].index if classes else idx
+    return merged(idx) if merged is not None else idx
 
 
 class _Slot:

@@ -184,6 +184,7 @@ static PyTypeObject *twins[] = {
 	&XbZ3fold_Type,
 	&XbXvmalloc_Type,
 	&XbZblock_Type,
+	&XbZsmalloc_Type,
 };
 
 extern int xb_replay_init(PyObject *module);
