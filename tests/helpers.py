@@ -71,8 +71,10 @@ def make_allocator_machine(name, arch, sizes, options=None, flush=None):
     """A hypothesis state machine driving allocator `name` with store=True next to a
     store=False twin.  Checked at every step: refusals and page counts agree between the
     two, every live object reads back its own bytes (so no two live objects overlap),
-    and check() holds; at the end, freeing everything returns the pool to 0 pages
-    (after flush(alloc), if given)."""
+    and check() holds; at the end, freeing everything leaves the two with the same pages,
+    and the pool at 0 pages (after flush(alloc), if given: it runs on the store=True
+    allocator only, since the C twins have no calls for tests, such as z3fold's
+    run_deferred_work())."""
     options = options or {}
 
     class AllocatorMachine(RuleBasedStateMachine):
@@ -125,12 +127,13 @@ def make_allocator_machine(name, arch, sizes, options=None, flush=None):
                 self.alloc.free(handle)
                 self.twin.free(twin)
             self.live.clear()
+            self.same_accounting()  # the frees above ran without the invariants
             if flush is not None:
                 flush(self.alloc)
-                flush(self.twin)
             self.alloc.check()
             assert self.alloc.pool_pages() == 0
-            assert self.twin.pool_pages() == 0
+            if flush is None:
+                assert self.twin.pool_pages() == 0
 
     AllocatorMachine.TestCase.settings = settings(
         max_examples=60, stateful_step_count=40, deadline=None

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from tests.helpers import load_trace, make_allocator_machine, reference
 from xcfbench.errors import InputError
 from xcfbench.sim.allocators import create
+from xcfbench.sim.allocators.z3fold import Z3fold
 from xcfbench.sim.arch import I386, PAGE_SIZE, X86_64, get_arch
 from xcfbench.sim.trace import replay
 
@@ -24,7 +25,14 @@ CHUNK = 64
 
 
 def z3(arch=X86_64, store=False, **options):
+    """The allocator as runs get it: the C twin when built (store=False)."""
     return create("z3fold", arch, store=store, **options)
+
+
+def z3_ref(arch=X86_64, store=False, **options):
+    """The pure reference, for tests that look inside it (its pages, its work queue,
+    its attributes): the C twin has only the allocator calls, stats() and check()."""
+    return Z3fold(arch, store=store, **options)
 
 
 def zhdr_chunks(arch):
@@ -45,7 +53,7 @@ def test_header_chunks_and_headless_threshold(arch, zhdr, n, threshold):
     a = z3(arch)
     assert a.stats()["zhdr_size_aligned"] == zhdr
     assert a.stats()["nchunks"] == n
-    assert a.headless_over == threshold == PAGE_SIZE - zhdr - 64
+    assert z3_ref(arch).headless_over == threshold == PAGE_SIZE - zhdr - 64  # not on the twin
     # threshold bytes still get a header page, with one chunk left for a small object
     a.malloc(threshold)
     a.malloc(64)
@@ -116,7 +124,7 @@ def test_steady_state(size, n, p386, p64):
 
 @pytest.mark.parametrize("arch", ARCHES, ids=lambda a: a.name)
 def test_first_last_middle_placement(arch):
-    a = z3(arch, store=True)
+    a = z3_ref(arch, store=True)  # reads _h_page
     zc = zhdr_chunks(arch)
     f, last_, m = a.malloc(640), a.malloc(1280), a.malloc(300)  # 10, 20, 5 chunks
     assert a.pool_pages() == 1
@@ -156,7 +164,7 @@ def full_page(a, f, last_, m):
 @pytest.mark.parametrize("arch", ARCHES, ids=lambda a: a.name)
 @pytest.mark.parametrize("gain,moves", [(2, False), (3, True), (10, True)])
 def test_middle_slides_to_last_only_for_big_gap(arch, gain, moves):
-    a = z3(arch, store=True)
+    a = z3_ref(arch, store=True)  # reads _h_page
     zc, n = zhdr_chunks(arch), nchunks(arch)
     f, m = 10, 10
     last_ = n - f - m - gain  # `gain` chunks between MIDDLE and LAST
@@ -177,7 +185,7 @@ def test_middle_slides_to_last_only_for_big_gap(arch, gain, moves):
 @pytest.mark.parametrize("arch", ARCHES, ids=lambda a: a.name)
 @pytest.mark.parametrize("gain,moves", [(2, False), (3, True)])
 def test_middle_slides_to_first_only_for_big_gap(arch, gain, moves):
-    a = z3(arch, store=True)
+    a = z3_ref(arch, store=True)  # reads _h_page
     zc, n = zhdr_chunks(arch), nchunks(arch)
     f, m = 20, 10
     last_ = n - f - m - 2  # 2 chunks between MIDDLE and LAST: too few to slide
@@ -200,7 +208,7 @@ def test_middle_slides_to_first_only_for_big_gap(arch, gain, moves):
 
 @pytest.mark.parametrize("arch", ARCHES, ids=lambda a: a.name)
 def test_lone_middle_becomes_first(arch):
-    a = z3(arch, store=True)
+    a = z3_ref(arch, store=True)  # reads _h_page
     n = nchunks(arch)
     hf, hl, hm = full_page(a, 10, 20, 15)
     a.write(hm, b"x" * (15 * CHUNK))
@@ -217,7 +225,7 @@ def test_lone_middle_becomes_first(arch):
 
 @pytest.mark.parametrize("arch", ARCHES, ids=lambda a: a.name)
 def test_lone_object_moves_to_another_page(arch):
-    a = z3(arch, store=True)
+    a = z3_ref(arch, store=True)  # reads _h_page
     n = nchunks(arch)
     ha = a.malloc(640)  # page A: FIRST 10 chunks
     hc = a.malloc(640)  # page A: LAST 10 chunks
@@ -244,7 +252,7 @@ def test_lone_object_moves_to_another_page(arch):
 
 
 def test_lone_object_stays_when_nothing_fits():
-    a = z3()
+    a = z3_ref()  # reads _h_page
     ha, hc = a.malloc(640), a.malloc(640)
     hx = a.malloc(55 * CHUNK)  # page B has 7 free chunks: too few for 10
     a.free(ha)
@@ -254,7 +262,7 @@ def test_lone_object_stays_when_nothing_fits():
 
 
 def test_deferred_never_keeps_pages_until_the_work_runs():
-    a = z3(deferred="never")
+    a = z3_ref(deferred="never")  # runs the queue: only the reference has run_deferred_work
     h1 = a.malloc(640)
     h2 = a.malloc(640)  # same page, LAST
     a.free(h1)  # queued, not run: the page keeps NEEDS_COMPACTING
@@ -273,7 +281,9 @@ def test_deferred_never_keeps_pages_until_the_work_runs():
 
 
 def test_check_catches_a_bad_refcount():
-    a = z3()
+    # Corrupts a page of the reference (the twin has no way in); the twin's check() tests
+    # the same refcount, and tests/test_native.py runs it after each lockstep run.
+    a = z3_ref()
     h = a.malloc(100)
     a._h_page[h].refs += 1
     with pytest.raises(AssertionError):

@@ -8,11 +8,11 @@
  *
  * Orders that decide page counts, kept as the reference has them: an unbuddied list
  * takes pages at its head and z3fold_alloc takes its head (the reference's dict
- * appends and popitem()s), and queued compactions (deferred="never") run first in,
- * first out.
+ * appends and popitem()s).  Compactions queued under deferred="never" stay queued:
+ * nothing outside the tests calls the reference's run_deferred_work(), so the twin has
+ * no such call (tests that run the queue use the reference).
  */
 #include "xb.h"
-#include <structmember.h>
 
 #define CHUNK_SHIFT 6
 #define CHUNK_SIZE (1 << CHUNK_SHIFT)
@@ -48,7 +48,6 @@ typedef struct {
 	int64_t zhdr_size, zhdr_chunks, nchunks, headless_over;
 	int64_t pages_nr, headless, work_items_run, queued;
 	int each_op, release_queued;
-	PyObject *deferred;
 	z3page *pages;
 	size_t pages_cap;
 	uint32_t npages, free_page;  /* slots used so far; free slot chain (NIL: empty) */
@@ -58,10 +57,7 @@ typedef struct {
 	uint32_t heads[TOTAL_CHUNKS];
 	uint64_t nonempty; /* bit i set <=> unbuddied[i] is not empty */
 	uint32_t qhead, qtail;
-	PyObject *views; /* page index -> Z3foldPage view, made by _h_page only */
 } z3fold;
-
-static void forget_view(z3fold *z, uint32_t p);
 
 /* -- slots ------------------------------------------------------------------------- */
 
@@ -124,8 +120,6 @@ static void page_put(z3fold *z, uint32_t p)
 	z->pages[p].flags = 0;
 	z->pages[p].next = z->free_page;
 	z->free_page = p;
-	if (z->views)
-		forget_view(z, p);
 }
 
 /* __release_z3fold_page: pages_nr drops now, the release work frees the page. */
@@ -426,26 +420,6 @@ static const xb_ops z3_ops = {
 
 /* -- Python methods ---------------------------------------------------------------- */
 
-/* Run every queued work item (what the workqueues would do); return how many. */
-static PyObject *z3_run_deferred_work(z3fold *z, PyObject *unused)
-{
-	int64_t before = z->work_items_run;
-	uint32_t p;
-
-	while (z->qhead != NIL) {
-		p = z->qhead;
-		z->qhead = z->pages[p].qnext;
-		z->queued--;
-		z->work_items_run++;
-		do_compact_page(z, p);
-	}
-	if (z->release_queued) {
-		z->release_queued = 0;
-		z->work_items_run++;
-	}
-	return PyLong_FromLongLong(z->work_items_run - before);
-}
-
 static PyObject *z3_stats(z3fold *z, PyObject *unused)
 {
 	return Py_BuildValue("{s:L,s:L,s:L,s:L,s:L}",
@@ -597,171 +571,6 @@ fail:
 	return NULL;
 }
 
-/* -- _h_page: the reference's page objects, for tests that look inside ------------- */
-
-typedef struct {
-	PyObject_HEAD
-	z3fold *owner; /* borrowed: the owner's views dict keeps us, and detaches us */
-	uint32_t page;
-} z3view;
-
-static PyTypeObject Z3foldPage_Type;
-
-static void forget_view(z3fold *z, uint32_t p)
-{
-	PyObject *key = PyLong_FromUnsignedLong(p), *v;
-
-	if (!key) {
-		PyErr_Clear();
-		return;
-	}
-	v = PyDict_GetItemWithError(z->views, key);
-	if (v) {
-		((z3view *)v)->owner = NULL;
-		PyDict_DelItem(z->views, key);
-	}
-	PyErr_Clear();
-	Py_DECREF(key);
-}
-
-static PyObject *view_of(z3fold *z, uint32_t p)
-{
-	PyObject *key, *v;
-
-	if (!z->views && !(z->views = PyDict_New()))
-		return NULL;
-	key = PyLong_FromUnsignedLong(p);
-	if (!key)
-		return NULL;
-	v = PyDict_GetItemWithError(z->views, key);
-	if (v) {
-		Py_INCREF(v);
-	} else if (!PyErr_Occurred()) {
-		v = (PyObject *)PyObject_New(z3view, &Z3foldPage_Type);
-		if (v) {
-			((z3view *)v)->owner = z;
-			((z3view *)v)->page = p;
-			if (PyDict_SetItem(z->views, key, v) < 0)
-				Py_CLEAR(v);
-		}
-	}
-	Py_DECREF(key);
-	return v;
-}
-
-/* A list by handle, as the reference's: the page's view, or None. */
-static PyObject *z3_h_page(z3fold *z, void *closure)
-{
-	PyObject *list, *item;
-	uint32_t h;
-
-	if (PyType_Ready(&Z3foldPage_Type) < 0)
-		return NULL;
-	list = PyList_New(z->nhandles ? z->nhandles : 1);
-	if (!list)
-		return NULL;
-	for (h = 0; h < (z->nhandles ? z->nhandles : 1); h++) {
-		if (!h || (z->hp[h] & H_FREE)) {
-			item = Py_None;
-			Py_INCREF(item);
-		} else if (!(item = view_of(z, z->hp[h] & H_PAGE))) {
-			Py_DECREF(list);
-			return NULL;
-		}
-		PyList_SET_ITEM(list, h, item);
-	}
-	return list;
-}
-
-enum { F_FIRST, F_MIDDLE, F_LAST, F_START_MIDDLE, F_FOREIGN, F_REFS, F_LST, F_CPU,
-       F_COMPACTING, F_HEADLESS, F_H_FIRST, F_H_MIDDLE, F_H_LAST };
-
-static z3page *view_page(z3view *v)
-{
-	if (!v->owner) {
-		PyErr_SetString(PyExc_ReferenceError, "z3fold page was released");
-		return NULL;
-	}
-	return &v->owner->pages[v->page];
-}
-
-static PyObject *view_get(z3view *v, void *closure)
-{
-	z3page *pg = view_page(v);
-
-	if (!pg)
-		return NULL;
-	switch ((intptr_t)closure) {
-	case F_FIRST: return PyLong_FromLong(pg->first);
-	case F_MIDDLE: return PyLong_FromLong(pg->middle);
-	case F_LAST: return PyLong_FromLong(pg->last);
-	case F_START_MIDDLE: return PyLong_FromLong(pg->start_middle);
-	case F_FOREIGN: return PyLong_FromLong(pg->foreign);
-	case F_REFS: return PyLong_FromLong(pg->refs);
-	case F_LST: return PyLong_FromLong(pg->lst);
-	case F_CPU: return PyLong_FromLong(pg->flags & PG_CPU ? 0 : -1);
-	case F_COMPACTING: return PyBool_FromLong(pg->flags & PG_COMPACTING);
-	case F_HEADLESS: return PyBool_FromLong(pg->flags & PG_HEADLESS);
-	case F_H_FIRST: return PyLong_FromUnsignedLong(pg->h_first);
-	case F_H_MIDDLE: return PyLong_FromUnsignedLong(pg->h_middle);
-	default: return PyLong_FromUnsignedLong(pg->h_last);
-	}
-}
-
-/* Counters only (tests corrupt them on purpose to see check() fail). */
-static int view_set(z3view *v, PyObject *value, void *closure)
-{
-	z3page *pg = view_page(v);
-	long n;
-
-	if (!pg)
-		return -1;
-	if (!value) {
-		PyErr_SetString(PyExc_AttributeError, "cannot delete a page field");
-		return -1;
-	}
-	n = PyLong_AsLong(value);
-	if (n == -1 && PyErr_Occurred())
-		return -1;
-	if (n < 0 || n > 255) {
-		PyErr_SetString(PyExc_ValueError, "page counter out of range");
-		return -1;
-	}
-	if ((intptr_t)closure == F_REFS)
-		pg->refs = (uint8_t)n;
-	else
-		pg->foreign = (uint8_t)n;
-	return 0;
-}
-
-#define VIEW_FIELD(name, id) {name, (getter)view_get, NULL, NULL, (void *)(intptr_t)(id)}
-
-static PyGetSetDef view_getset[] = {
-	VIEW_FIELD("first", F_FIRST),
-	VIEW_FIELD("middle", F_MIDDLE),
-	VIEW_FIELD("last", F_LAST),
-	VIEW_FIELD("start_middle", F_START_MIDDLE),
-	{"foreign", (getter)view_get, (setter)view_set, NULL, (void *)(intptr_t)F_FOREIGN},
-	{"refs", (getter)view_get, (setter)view_set, NULL, (void *)(intptr_t)F_REFS},
-	VIEW_FIELD("lst", F_LST),
-	VIEW_FIELD("cpu", F_CPU),
-	VIEW_FIELD("compacting", F_COMPACTING),
-	VIEW_FIELD("headless", F_HEADLESS),
-	VIEW_FIELD("h_first", F_H_FIRST),
-	VIEW_FIELD("h_middle", F_H_MIDDLE),
-	VIEW_FIELD("h_last", F_H_LAST),
-	{NULL},
-};
-
-static PyTypeObject Z3foldPage_Type = {
-	PyVarObject_HEAD_INIT(NULL, 0)
-	.tp_name = "xcfbench.sim._native.Z3foldPage",
-	.tp_basicsize = sizeof(z3view),
-	.tp_flags = Py_TPFLAGS_DEFAULT,
-	.tp_doc = "A live view of one z3fold twin page (the reference's _Z3Page).",
-	.tp_getset = view_getset,
-};
-
 /* -- the type ---------------------------------------------------------------------- */
 
 static PyObject *z3_new(PyTypeObject *type, PyObject *args, PyObject *kw)
@@ -793,9 +602,9 @@ static PyObject *z3_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 	deferred = PyObject_GetAttrString(pure, "deferred");
 	if (!deferred)
 		goto fail;
-	z->deferred = deferred;
 	z->each_op = PyUnicode_Check(deferred) &&
 		     PyUnicode_CompareWithASCIIString(deferred, "each-op") == 0;
+	Py_DECREF(deferred);
 	return (PyObject *)z;
 fail:
 	Py_DECREF(z);
@@ -804,15 +613,6 @@ fail:
 
 static void z3_dealloc(z3fold *z)
 {
-	PyObject *key, *v;
-	Py_ssize_t pos = 0;
-
-	if (z->views) {
-		while (PyDict_Next(z->views, &pos, &key, &v))
-			((z3view *)v)->owner = NULL;
-		Py_DECREF(z->views);
-	}
-	Py_XDECREF(z->deferred);
 	PyMem_Free(z->pages);
 	PyMem_Free(z->hp);
 	Py_TYPE(z)->tp_free((PyObject *)z);
@@ -821,23 +621,6 @@ static void z3_dealloc(z3fold *z)
 static PyMethodDef z3_methods[] = {
 	{"stats", (PyCFunction)z3_stats, METH_NOARGS, NULL},
 	{"check", (PyCFunction)z3_check, METH_NOARGS, "Verify the invariants (AssertionError)."},
-	{"run_deferred_work", (PyCFunction)z3_run_deferred_work, METH_NOARGS,
-	 "Run every queued work item; return how many."},
-	{NULL},
-};
-
-static PyMemberDef z3_members[] = {
-	{"zhdr_size", T_LONGLONG, offsetof(z3fold, zhdr_size), READONLY, NULL},
-	{"zhdr_chunks", T_LONGLONG, offsetof(z3fold, zhdr_chunks), READONLY, NULL},
-	{"nchunks", T_LONGLONG, offsetof(z3fold, nchunks), READONLY, NULL},
-	{"headless_over", T_LONGLONG, offsetof(z3fold, headless_over), READONLY, NULL},
-	{"work_items_run", T_LONGLONG, offsetof(z3fold, work_items_run), READONLY, NULL},
-	{"deferred", T_OBJECT, offsetof(z3fold, deferred), READONLY, NULL},
-	{NULL},
-};
-
-static PyGetSetDef z3_getset[] = {
-	{"_h_page", (getter)z3_h_page, NULL, "Views of the pages by handle (tests only).", NULL},
 	{NULL},
 };
 
@@ -850,6 +633,4 @@ PyTypeObject XbZ3fold_Type = {
 	.tp_new = z3_new,
 	.tp_dealloc = (destructor)z3_dealloc,
 	.tp_methods = z3_methods,
-	.tp_members = z3_members,
-	.tp_getset = z3_getset,
 };

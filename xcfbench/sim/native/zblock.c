@@ -29,13 +29,11 @@ typedef struct {
 	int64_t count;      /* live blocks of this type */
 	int32_t slots;
 	int32_t pages;
-	int32_t slot_size;
 } zb_type;
 
 typedef struct {
 	xb_alloc base;
 	int ntypes;
-	int edge_bug;       /* only shown: type_of already has it folded in */
 	int64_t header;
 	int64_t max_slot;
 	zb_type *types;
@@ -248,7 +246,6 @@ static int zb_read_types(zblock *z, PyObject *pure)
 		}
 		z->types[t].slots = (int32_t)slots[t];
 		z->types[t].pages = (int32_t)pages[t];
-		z->types[t].slot_size = (int32_t)sizes[t];
 	}
 	return 0;
 }
@@ -289,18 +286,6 @@ out:
 	return ret;
 }
 
-static int zb_attr_true(PyObject *pure, const char *name)
-{
-	PyObject *v = PyObject_GetAttrString(pure, name);
-	int r;
-
-	if (!v)
-		return -1;
-	r = PyObject_IsTrue(v);
-	Py_DECREF(v);
-	return r;
-}
-
 static void zblock_dealloc(zblock *z)
 {
 	PyMem_Free(z->types);
@@ -324,9 +309,6 @@ static PyObject *zblock_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 	z->free_top = ZB_NIL;
 	if (xb_attr_i64(pure, "header", &z->header) < 0 ||
 	    xb_attr_i64(pure, "max_slot", &z->max_slot) < 0)
-		goto fail;
-	z->edge_bug = zb_attr_true(pure, "edge_bug");
-	if (z->edge_bug < 0)
 		goto fail;
 	if (z->header < 0 || z->max_slot < 1 || z->max_slot > XB_PAGE_SIZE * 64) {
 		PyErr_SetString(PyExc_ValueError, "zblock: header or max_slot out of range");
@@ -439,195 +421,9 @@ fail:
 	return NULL;
 }
 
-/*
- * The pure allocator's face, for callers and tests that look at it: its table, its
- * type lookup, and its blocks by id (a view of the C records, not a copy).
- */
-static PyObject *zblock_type_for(zblock *z, PyObject *arg)
-{
-	long long size = PyLong_AsLongLong(arg);
-	int t;
-
-	if (size == -1 && PyErr_Occurred()) {
-		if (!PyErr_ExceptionMatches(PyExc_OverflowError))
-			return NULL;
-		PyErr_Clear();
-		Py_RETURN_NONE; /* past max_slot either way */
-	}
-	if (size <= 0 || size > z->max_slot)
-		Py_RETURN_NONE;
-	t = z->type_of[size];
-	if (t == z->ntypes)
-		Py_RETURN_NONE;
-	return PyLong_FromLong(t);
-}
-
-enum zb_column { ZB_SLOTS, ZB_PAGES, ZB_SLOT_SIZE };
-
-static PyObject *zb_table_column(zblock *z, void *which)
-{
-	PyObject *list = PyList_New(z->ntypes);
-	int t;
-
-	if (!list)
-		return NULL;
-	for (t = 0; t < z->ntypes; t++) {
-		const zb_type *ty = &z->types[t];
-		long v = (intptr_t)which == ZB_SLOTS ? ty->slots :
-			 (intptr_t)which == ZB_PAGES ? ty->pages : ty->slot_size;
-		PyObject *item = PyLong_FromLong(v);
-
-		if (!item) {
-			Py_DECREF(list);
-			return NULL;
-		}
-		PyList_SET_ITEM(list, t, item);
-	}
-	return list;
-}
-
-static PyObject *zb_get_header(zblock *z, void *unused)
-{
-	return PyLong_FromLongLong(z->header);
-}
-
-static PyObject *zb_get_max_slot(zblock *z, void *unused)
-{
-	return PyLong_FromLongLong(z->max_slot);
-}
-
-static PyObject *zb_get_edge_bug(zblock *z, void *unused)
-{
-	return PyBool_FromLong(z->edge_bug);
-}
-
-/* One block record by id; it reads and writes the twin's array on every access. */
-typedef struct {
-	PyObject_HEAD
-	zblock *owner;
-	int32_t id;
-} zb_block_ref;
-
-static zb_block *zb_ref_block(zb_block_ref *r)
-{
-	zblock *z = r->owner;
-
-	if (r->id >= z->nblocks || z->blocks[r->id].type == ZB_DEAD) {
-		PyErr_Format(PyExc_ReferenceError, "zblock: block %d was freed", r->id);
-		return NULL;
-	}
-	return &z->blocks[r->id];
-}
-
-static PyObject *zb_ref_get(zb_block_ref *r, void *field)
-{
-	zb_block *b = zb_ref_block(r);
-
-	if (!b)
-		return NULL;
-	switch ((intptr_t)field) {
-	case 0:
-		return PyLong_FromUnsignedLongLong(b->used);
-	case 1:
-		return PyLong_FromLong(b->free_slots);
-	case 2:
-		return PyLong_FromLong(b->type);
-	default:
-		return PyLong_FromLong(r->id);
-	}
-}
-
-static int zb_ref_set_used(zb_block_ref *r, PyObject *v, void *unused)
-{
-	zb_block *b = zb_ref_block(r);
-	unsigned long long used;
-
-	if (!b)
-		return -1;
-	if (!v) {
-		PyErr_SetString(PyExc_AttributeError, "used cannot be deleted");
-		return -1;
-	}
-	used = PyLong_AsUnsignedLongLong(v);
-	if (used == (unsigned long long)-1 && PyErr_Occurred())
-		return -1;
-	b->used = used;
-	return 0;
-}
-
-static void zb_ref_dealloc(zb_block_ref *r)
-{
-	Py_DECREF(r->owner);
-	Py_TYPE(r)->tp_free((PyObject *)r);
-}
-
-static PyGetSetDef zb_ref_getset[] = {
-	{"used", (getter)zb_ref_get, (setter)zb_ref_set_used, "slot bitmap", (void *)0},
-	{"free_slots", (getter)zb_ref_get, NULL, NULL, (void *)1},
-	{"type", (getter)zb_ref_get, NULL, NULL, (void *)2},
-	{"bid", (getter)zb_ref_get, NULL, NULL, (void *)3},
-	{NULL},
-};
-
-static PyTypeObject zb_block_ref_type = {
-	PyVarObject_HEAD_INIT(NULL, 0)
-	.tp_name = "xcfbench.sim._native.ZblockBlock",
-	.tp_basicsize = sizeof(zb_block_ref),
-	.tp_flags = Py_TPFLAGS_DEFAULT,
-	.tp_doc = "A live block of a zblock twin, by id (for tests and debugging).",
-	.tp_dealloc = (destructor)zb_ref_dealloc,
-	.tp_getset = zb_ref_getset,
-};
-
-/* Like the reference's _blocks: a list by block id, None where no block lives. */
-static PyObject *zb_get_blocks(zblock *z, void *unused)
-{
-	PyObject *list;
-	int32_t i;
-
-	if (!(zb_block_ref_type.tp_flags & Py_TPFLAGS_READY) &&
-	    PyType_Ready(&zb_block_ref_type) < 0)
-		return NULL;
-	list = PyList_New(z->nblocks);
-	if (!list)
-		return NULL;
-	for (i = 0; i < z->nblocks; i++) {
-		zb_block_ref *r;
-
-		if (i < z->ntypes || z->blocks[i].type == ZB_DEAD) {
-			Py_INCREF(Py_None);
-			PyList_SET_ITEM(list, i, Py_None);
-			continue;
-		}
-		r = PyObject_New(zb_block_ref, &zb_block_ref_type);
-		if (!r) {
-			Py_DECREF(list);
-			return NULL;
-		}
-		Py_INCREF(z);
-		r->owner = z;
-		r->id = i;
-		PyList_SET_ITEM(list, i, (PyObject *)r);
-	}
-	return list;
-}
-
-static PyGetSetDef zblock_getset[] = {
-	{"header", (getter)zb_get_header, NULL, "header bytes per block", NULL},
-	{"max_slot", (getter)zb_get_max_slot, NULL, "the last type's slot size", NULL},
-	{"edge_bug", (getter)zb_get_edge_bug, NULL, NULL, NULL},
-	{"slots_per_block", (getter)zb_table_column, NULL, NULL, (void *)ZB_SLOTS},
-	{"num_pages", (getter)zb_table_column, NULL, NULL, (void *)ZB_PAGES},
-	{"slot_sizes", (getter)zb_table_column, NULL, NULL, (void *)ZB_SLOT_SIZE},
-	{"_blocks", (getter)zb_get_blocks, NULL, "live blocks by id (None: no block)", NULL},
-	{NULL},
-};
-
 static PyMethodDef zblock_methods[] = {
 	{"stats", (PyCFunction)zblock_stats, METH_NOARGS, NULL},
 	{"check", (PyCFunction)zblock_check, METH_NOARGS, NULL},
-	{"type_for", (PyCFunction)zblock_type_for, METH_O,
-	 "type_for(size): the block type malloc uses, None when it refuses"},
 	{NULL},
 };
 
@@ -640,5 +436,4 @@ PyTypeObject XbZblock_Type = {
 	.tp_new = zblock_new,
 	.tp_dealloc = (destructor)zblock_dealloc,
 	.tp_methods = zblock_methods,
-	.tp_getset = zblock_getset,
 };
