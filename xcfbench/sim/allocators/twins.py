@@ -29,6 +29,8 @@ else:
 # Pure allocator class name -> its twin's type name in _native.
 TWIN_OF = {
     "Ideal": "Ideal",
+    "XcfMalloc": "Xcfmalloc",
+    "XcfMallocV1": "Xcfmalloc",
 }
 # Instance attributes a twin takes over from the pure allocator it was made from.
 COPIED = ("arch", "max_alloc_size", "huge_class_size")

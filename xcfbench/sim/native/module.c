@@ -165,6 +165,7 @@ PyTypeObject XbAlloc_Type = {
 /* Every twin, in the order `xcfbench list` shows its pure allocator. */
 static PyTypeObject *twins[] = {
 	&XbIdeal_Type,
+	&XbXcfmalloc_Type,
 };
 
 extern int xb_replay_init(PyObject *module);

@@ -51,6 +51,7 @@ extern PyTypeObject XbAlloc_Type;
 
 /* Twins, one per file. */
 extern PyTypeObject XbIdeal_Type;
+extern PyTypeObject XbXcfmalloc_Type;
 
 /* Helpers for twins' constructors: an int attribute of the pure allocator. */
 int xb_attr_i64(PyObject *obj, const char *name, int64_t *out);
