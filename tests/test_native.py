@@ -23,7 +23,12 @@ TWINNED = sorted(name for name, cls in REGISTRY.items() if twins.has_twin(cls))
 TRACES = ("seed-zero.trace", "seed-text-like.trace", "uniform.trace", "churn.trace")
 # Options worth a lockstep run of their own, per allocator (besides the defaults).
 VARIANTS: dict[str, list[dict]] = {
-    "xcfmalloc": [{"debug": False}, {"reserve_pages": 1, "max_pages": 900}],
+    "xcfmalloc": [
+        {"debug": False},
+        {"reserve_pages": 1, "max_pages": 900},
+        {"reserve_pages": 2, "max_compact_passes": 1},
+    ],
+    "xcfmalloc-v1": [{"reserve_pages": 1, "max_pages": 900}],
     "zsmalloc": [{"chain_size": 4}, {"chain_size": 16}],
     "z3fold": [{"deferred": "never"}],
     "zblock": [{"edge_bug": False}, {"arch_header": True}],

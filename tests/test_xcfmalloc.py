@@ -21,7 +21,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from tests.helpers import load_trace
 from xcfbench.errors import InputError
 from xcfbench.sim import tracegen
-from xcfbench.sim.allocators import canonical_name, create
+from xcfbench.sim.allocators import canonical_name, create, get_allocator_class
 from xcfbench.sim.allocators.xcfmalloc import SENTINEL, XcfMalloc, XcfMallocV1
 from xcfbench.sim.arch import I386, PAGE_SIZE, X86_64
 from xcfbench.sim.trace import Trace, replay
@@ -30,7 +30,9 @@ RULES = {"v2": "xcfmalloc", "v1": "xcfmalloc-v1"}
 
 
 def xcf(rule="v2", arch=I386, store=False, **options):
-    return create(RULES[rule], arch, store=store, **options)
+    """The Python reference itself: these tests read its internals.  create() hands out
+    the C twin, which the state machine below and test_native.py hold to it."""
+    return get_allocator_class(RULES[rule])(arch, store=store, **options)
 
 
 def zv(a):
@@ -50,8 +52,8 @@ def blocks(a, handle):
 def test_registered_names_and_aliases():
     assert canonical_name("xcf") == "xcfmalloc"
     assert canonical_name("xcfmalloc-v1src") == "xcfmalloc-v1"
-    assert isinstance(create("xcf"), XcfMalloc) and create("xcf").rule == "v2"
-    v1 = create("xcfmalloc-v1")
+    assert isinstance(create("xcf", store=True), XcfMalloc) and create("xcf").rule == "v2"
+    v1 = create("xcfmalloc-v1", store=True)
     assert isinstance(v1, XcfMallocV1) and v1.rule == "v1"
     assert create("xcf", rule="v1").rule == "v1"
     assert XcfMalloc.objects_span_pages and XcfMalloc.supports_compaction
@@ -65,7 +67,7 @@ def test_registered_names_and_aliases():
     "arch,debug,hdr", [(I386, True, 12), (I386, False, 8), (X86_64, True, 16), (X86_64, False, 16)]
 )
 def test_header_and_max_alloc_size(arch, debug, hdr):
-    a = create("xcf", arch, debug=debug)
+    a = xcf(arch=arch, debug=debug)
     assert a.hdr == hdr and a.max_alloc_size == PAGE_SIZE - hdr
     assert a.malloc(PAGE_SIZE - hdr) is not None
     assert a.malloc(PAGE_SIZE - hdr + 1) is None
@@ -405,7 +407,7 @@ class XcfMachine(RuleBasedStateMachine):
     def setup(self, rule, arch, debug, reserve, max_pages):
         opts = dict(debug=debug, reserve_pages=reserve, max_pages=max_pages)
         self.a = xcf(rule, arch, store=True, **opts)
-        self.twin = xcf(rule, arch, store=False, **opts)
+        self.twin = create(RULES[rule], arch, **opts)  # the C twin when it is built
         self.live: dict[int, tuple[int, int, bytes]] = {}
         self.next_id = 0
 
@@ -477,6 +479,7 @@ class XcfMachine(RuleBasedStateMachine):
     @invariant()
     def consistent(self):
         self.a.check()
+        self.twin.check()
 
     def teardown(self):
         if not hasattr(self, "a"):

@@ -35,6 +35,8 @@ TWIN_OF = {
     "Zblock": "Zblock",
     "ZsMalloc": "Zsmalloc",
     "ZsMallocLegacy": "Zsmalloc",
+    "XcfMalloc": "Xcfmalloc",
+    "XcfMallocV1": "Xcfmalloc",
 }
 # Instance attributes a twin takes over from the pure allocator it was made from.
 COPIED = ("arch", "max_alloc_size", "huge_class_size")

@@ -185,6 +185,7 @@ static PyTypeObject *twins[] = {
 	&XbXvmalloc_Type,
 	&XbZblock_Type,
 	&XbZsmalloc_Type,
+	&XbXcfmalloc_Type,
 };
 
 extern int xb_replay_init(PyObject *module);

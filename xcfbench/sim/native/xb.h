@@ -56,6 +56,7 @@ extern PyTypeObject XbZ3fold_Type;
 extern PyTypeObject XbXvmalloc_Type;
 extern PyTypeObject XbZblock_Type;
 extern PyTypeObject XbZsmalloc_Type;
+extern PyTypeObject XbXcfmalloc_Type;
 
 /* Helpers for twins' constructors: an int attribute of the pure allocator. */
 int xb_attr_i64(PyObject *obj, const char *name, int64_t *out);
