@@ -290,3 +290,12 @@ def test_without_the_extension_the_pure_path_runs_and_says_so_once(monkeypatch, 
     assert json.loads(unbuilt.stdout) == json.loads(built.stdout)
     assert built.stderr == ""
     assert unbuilt.stderr.count("\n") == 1 and "compiled allocators are not built" in unbuilt.stderr
+
+
+@pytest.mark.parametrize("name", TWINNED)
+def test_sizes_no_allocator_takes_are_refused_alike(name):
+    pure, twin = pair(name, "i386", {})
+    for size in (-1, pure.max_alloc_size + 1, 1 << 63, 1 << 70):
+        assert pure.malloc(size) is None and twin.malloc(size) is None, size
+    assert (pure.malloc(0) is None) == (twin.malloc(0) is None)
+    assert twin.pool_pages() == pure.pool_pages()

@@ -46,26 +46,21 @@ int xb_grow(void **items, size_t *cap, size_t need, size_t item_size)
 	return 0;
 }
 
+/* A malloc size: a Python int; a negative one, or one past 2**63, is refused like any
+ * size over max_alloc_size (INT64_MAX stands for both).  -1 with an exception: not an int. */
 static int64_t size_arg(PyObject *arg)
 {
-	unsigned long long n;
+	int overflow;
+	long long n;
 
 	if (!PyLong_Check(arg)) {
 		PyErr_SetString(PyExc_TypeError, "size must be an int");
 		return -1;
 	}
-	n = PyLong_AsUnsignedLongLong(arg);
-	if (n == (unsigned long long)-1 && PyErr_Occurred()) {
-		if (!PyErr_ExceptionMatches(PyExc_OverflowError))
-			return -1;
-		PyErr_Clear();
-		if (_PyLong_Sign(arg) < 0) {
-			PyErr_SetString(PyExc_ValueError, "size must not be negative");
-			return -1;
-		}
-		return INT64_MAX; /* past every max_alloc_size: refused */
-	}
-	return n > INT64_MAX ? INT64_MAX : (int64_t)n;
+	n = PyLong_AsLongLongAndOverflow(arg, &overflow);
+	if (n == -1 && PyErr_Occurred())
+		return -1;
+	return overflow || n < 0 ? INT64_MAX : n;
 }
 
 static PyObject *alloc_malloc(xb_alloc *self, PyObject *arg)
@@ -74,7 +69,7 @@ static PyObject *alloc_malloc(xb_alloc *self, PyObject *arg)
 
 	if (size < 0)
 		return NULL;
-	h = self->ops->malloc(self, (uint64_t)size);
+	h = size == INT64_MAX ? XB_REFUSED : self->ops->malloc(self, (uint64_t)size);
 	if (h == XB_ERROR)
 		return NULL;
 	if (h == XB_REFUSED)
