@@ -206,20 +206,19 @@ def test_native_replay_reads_lines_as_the_reference_does(tmp_path_factory, token
 def test_native_replay_equals_pure_replay_on_reference_traces(trace, monkeypatch):
     from tests.helpers import TRACES as TRACE_DIR
 
-    for name in TWINNED:
-        for arch in ("i386", "x86_64"):
-            with pytest.MonkeyPatch.context() as mp:
-                want = _replay_file(TRACE_DIR / trace, name, arch, mp, pure=True)
-            with pytest.MonkeyPatch.context() as mp:
-                got = _replay_file(TRACE_DIR / trace, name, arch, mp, pure=False)
-            assert got == want, (name, arch)
+    for name in TWINNED:  # both arches are the lockstep tests' (the allocators alone)
+        with pytest.MonkeyPatch.context() as mp:
+            want = _replay_file(TRACE_DIR / trace, name, "i386", mp, pure=True)
+        with pytest.MonkeyPatch.context() as mp:
+            got = _replay_file(TRACE_DIR / trace, name, "i386", mp, pure=False)
+        assert got == want, name
 
 
 def _replay_file(path, name, arch, mp, pure):
     from xcfbench.sim import trace as tr
 
     mp.setenv("XCFBENCH_PURE", "1" if pure else "")
-    compact = "every:1000" if REGISTRY[name].supports_compaction else None
+    compact = "every:7919" if REGISTRY[name].supports_compaction else None
     with tr.open_trace(path) as stream:
         return tr.replay(stream, name, ARCHES[arch], compact=compact).to_dict()
 

@@ -38,13 +38,10 @@ _ZSWAP_SURE = {"lzo": 64, "lzo-rle": 64, "lz4": 64, "lz4hc": 64, "deflate": 1, "
 
 def huge_class_size(chain_size: int | None = None, arch: str = "x86_64") -> int:
     """zsmalloc's huge_class_size for the chain size (CONFIG_ZSMALLOC_CHAIN_SIZE, 8)."""
-    from xcfbench.sim.allocators import create
     from xcfbench.sim.allocators.zsmalloc import ZsMalloc
 
     options: dict[str, Any] = {} if chain_size is None else {"chain_size": chain_size}
-    alloc = create("zsmalloc", get_arch(arch), **options)
-    assert isinstance(alloc, ZsMalloc)
-    return alloc.huge_class_size
+    return ZsMalloc(get_arch(arch), **options).huge_class_size
 
 
 def same_filled(page: bytes) -> bool:
