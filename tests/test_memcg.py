@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from xcfbench.errors import InputError
+from xcfbench.sim.arch import PAGE_SIZE
 from xcfbench.sim.memcg import MemCg
 
 
@@ -55,3 +56,11 @@ def test_resident_never_exceeds_capacity_and_evicts_least_recent(refs, batch, ca
 def test_limit_too_small_for_overhead():
     with pytest.raises(InputError, match="leaves no room"):
         MemCg(1 << 20, overhead_pages=256)
+
+
+@given(capacity=st.integers(1, 300), batch=st.integers(1, 40), n_pages=st.integers(0, 2000))
+def test_fifo_evictions_counts_what_touch_pushes_out(capacity, batch, n_pages):
+    assume(batch <= capacity)
+    cg = MemCg((capacity + 5) * PAGE_SIZE, overhead_pages=5, reclaim_batch=batch)
+    pushed = sum(len(cg.touch(i)) for i in range(n_pages))
+    assert cg.fifo_evictions(n_pages) == pushed == cg.evictions

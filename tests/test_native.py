@@ -253,6 +253,9 @@ SMALL_RUN = {"size_bytes": 24 << 20, "limit_bytes": 8 << 20, "samples": 37}
         {"fill": "text", "compact": "every:500"},
         {"fill": "text", "compact": "end", "arch": "x86_64", "zv_hdr_sentinel": False},
         {"fill": "zero", "size_bytes": 8 << 20, "limit_bytes": 8 << 20},  # nothing evicted
+        # fewer pages pushed out than the corpus has: only those are compressed
+        {"fill": "text", "size_bytes": 5 << 20, "limit_bytes": 4 << 20, "overhead_pages": 0},
+        {"fill": "text", "size_bytes": 4 << 20, "limit_bytes": 4 << 20, "overhead_pages": 0},
     ],
     ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items()),
 )

@@ -314,9 +314,16 @@ def _batched_write(
     period = workload.period()
     if period is None:
         return None
-    period = max(1, min(period, n_pages))
+    # Only the pages reclaim will push out are compressed, as in the Python loop (the
+    # result reports how many distinct pages were): the first `evicted`, cycling.
+    evicted = memcg.fifo_evictions(n_pages)
     key_of, clen_of = workload.key, pages.clen
-    clens = array("i", (-1 if (n := clen_of(key_of(i))) is None else n for i in range(period)))
+    clens = array(
+        "i",
+        (-1 if (n := clen_of(key_of(i))) is None else n for i in range(min(period, evicted))),
+    )
+    if not clens:
+        clens.append(0)  # nothing is pushed out; the C loop never reads it
     knobs = frontend.knobs()
 
     def run(compact_every: int, sample_every: int, progress: Any) -> dict[str, Any]:

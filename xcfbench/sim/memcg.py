@@ -110,6 +110,14 @@ class MemCg:
             self.lru[page] = None
         self.evictions -= len(pages)
 
+    def fifo_evictions(self, n_pages: int) -> int:
+        """How many pages touch() pushes out while pages 0..n_pages-1 are charged once
+        each, in order, into an empty cgroup: the first reclaim comes with page
+        `capacity`, then one every reclaim_batch pages, each taking a whole batch."""
+        if n_pages <= self.capacity:
+            return 0
+        return self.reclaim_batch * ((n_pages - 1 - self.capacity) // self.reclaim_batch + 1)
+
     @property
     def resident_pages(self) -> int:
         return len(self.lru) + self.unlisted
