@@ -20,11 +20,16 @@ TOLERANCE_POINTS = {
 }
 
 
-@pytest.fixture(scope="module")
-def seed_results():
-    return {
-        (row.alloc, row.fill): run(RunConfig(alloc=row.alloc, fill=row.fill)) for row in SEED_ROWS
-    }
+@pytest.fixture(scope="module", params=["compiled", "pure"])
+def seed_results(request):
+    """The four runs on each path: the C twins with zcache's C write phase, and the
+    Python allocators with the engine's Python loop."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XCFBENCH_PURE", "1" if request.param == "pure" else "")
+        return {
+            (row.alloc, row.fill): run(RunConfig(alloc=row.alloc, fill=row.fill))
+            for row in SEED_ROWS
+        }
 
 
 @pytest.mark.parametrize("row", SEED_ROWS, ids=lambda r: f"{r.alloc}-{r.fill}")
