@@ -309,7 +309,7 @@ def _batched_write(
     """The write phase as one C call (native/zcache_write.c), when the run has the seed's
     shape: zcache 3.1 over an allocator's twin, pages that cycle, nothing but writes, no
     page trace and no bytes kept.  None when the Python loop must run it."""
-    if not (twins.is_twin(alloc) and type(frontend) is Zcache31 and memcg.lru == {}):
+    if not (twins.is_twin(alloc) and type(frontend) is Zcache31 and not memcg.lru):
         return None
     period = workload.period()
     if period is None:

@@ -19,10 +19,9 @@ The model:
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 from xcfbench.errors import InputError
 from xcfbench.sim.arch import PAGE_SIZE
+from xcfbench.sim.lru import Lru, new_lru
 
 SWAP_CLUSTER_MAX = 32
 DEFAULT_OVERHEAD_PAGES = 352
@@ -65,7 +64,7 @@ class MemCg:
                 f"memory limit {limit_bytes} bytes leaves no room for the workload:"
                 f" the overhead alone is {overhead_pages} pages"
             )
-        self.lru: OrderedDict[int, None] = OrderedDict()  # oldest first
+        self.lru: Lru[None] = new_lru()  # oldest first
         self.evictions = 0
         self.reclaims = 0
         self.kmem_pages = 0  # other charges: zswap's compressed bytes, in pages
@@ -76,18 +75,12 @@ class MemCg:
 
     def touch(self, page: int) -> list[int]:
         """Charge (or re-reference) page; return the pages reclaim pushed out for it."""
-        lru = self.lru
-        if page in lru:
-            lru.move_to_end(page)
+        victims = self.lru.touch(page, self.capacity - self.kmem_pages, self.reclaim_batch)
+        if victims is None:
             return []
-        evicted: list[int] = []
-        if len(lru) + self.kmem_pages >= self.capacity:
-            self.reclaims += 1
-            for _ in range(min(self.reclaim_batch, len(lru))):
-                evicted.append(lru.popitem(last=False)[0])
-            self.evictions += len(evicted)
-        lru[page] = None
-        return evicted
+        self.reclaims += 1
+        self.evictions += len(victims)
+        return victims
 
     def over(self) -> bool:
         """Charged past capacity (a forced kmem charge, or pages put back)."""
@@ -98,9 +91,7 @@ class MemCg:
         if not self.over() or not self.lru:
             return []
         self.reclaims += 1
-        evicted = [
-            self.lru.popitem(last=False)[0] for _ in range(min(self.reclaim_batch, len(self.lru)))
-        ]
+        evicted = self.lru.pop_oldest(self.reclaim_batch)
         self.evictions += len(evicted)
         return evicted
 

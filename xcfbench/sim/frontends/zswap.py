@@ -32,7 +32,6 @@ as it is by default.  Metadata (zswap_entry, xarray) is counted nowhere, as in t
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Hashable
 from typing import Any
 
@@ -40,6 +39,7 @@ from xcfbench.errors import InputError
 from xcfbench.sim.allocators.base import Allocator
 from xcfbench.sim.arch import PAGE_SIZE, Arch
 from xcfbench.sim.frontends.base import FrontEnd, register
+from xcfbench.sim.lru import Lru, new_lru
 from xcfbench.sim.pages import PageCache
 
 MAX_RECLAIM_RETRIES = 16
@@ -100,7 +100,7 @@ class Zswap(FrontEnd):
         self.shrink_worker_mode = shrink_worker
         self.full = False
         self.entries: dict[int, tuple[Any, int]] = {}  # slot -> (handle, length)
-        self.lru: OrderedDict[int, bool] = OrderedDict()  # slot -> referenced, head first
+        self.lru: Lru[bool] = new_lru()  # slot -> referenced, head first
         self.zeromap: set[int] = set()
         self.rejects = dict.fromkeys(REJECTS, 0)
         self.pool_limit_hit = 0
@@ -129,7 +129,7 @@ class Zswap(FrontEnd):
         head had its second chance, -ENOENT if the LRU is empty."""
         if not self.lru:
             return -2
-        slot, referenced = next(iter(self.lru.items()))
+        slot, referenced = self.lru.first()
         if referenced:
             self.lru[slot] = False
             self.lru.move_to_end(slot)

@@ -184,6 +184,7 @@ static PyTypeObject *twins[] = {
 };
 
 extern int xb_replay_init(PyObject *module);
+extern int xb_lru_init(PyObject *module);
 extern PyObject *xb_zcache_write(PyObject *module, PyObject *args);
 
 static PyMethodDef native_functions[] = {
@@ -195,7 +196,8 @@ static PyMethodDef native_functions[] = {
 static struct PyModuleDef native_module = {
 	PyModuleDef_HEAD_INIT,
 	.m_name = "xcfbench.sim._native",
-	.m_doc = "C twins of xcfbench's allocators, the trace replay loop, zcache's write phase.",
+	.m_doc = "C twins of xcfbench's allocators, the trace replay loop, zcache's write phase,"
+		 " the LRU lists.",
 	.m_size = -1,
 	.m_methods = native_functions,
 };
@@ -224,7 +226,7 @@ PyMODINIT_FUNC PyInit__native(void)
 		if (PyModule_AddObject(m, dot ? dot + 1 : t->tp_name, (PyObject *)t) < 0)
 			goto fail;
 	}
-	if (xb_replay_init(m) < 0)
+	if (xb_replay_init(m) < 0 || xb_lru_init(m) < 0)
 		goto fail;
 	return m;
 fail:
