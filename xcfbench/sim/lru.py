@@ -42,6 +42,25 @@ class Lru(OrderedDict[int, V]):
         return victims
 
 
+# The C twin's arrays are indexed by key, so its memory follows the largest key.  Keys
+# are dense where the engine numbers them (pages, swap slots), but a page trace names any
+# slot it likes: a key this far past the listed count goes to the reference instead.
+SPARSE_FACTOR = 4
+DENSE_FLOOR = 1 << 16
+
+
+def listing(lru: Any, key: int) -> Any:
+    """lru itself when key can be listed in it at a memory cost that follows the listed
+    count; else the same list, in the same order, as the reference."""
+    if isinstance(lru, Lru) or key < SPARSE_FACTOR * max(len(lru), DENSE_FLOOR):
+        return lru
+    ref: Lru[Any] = Lru()
+    while lru:
+        k, v = lru.popitem(last=False)
+        ref[k] = v
+    return ref
+
+
 def new_lru() -> Lru[Any]:
     """The C twin when the native path runs, else the reference."""
     if twins.native_enabled() and hasattr(twins._native, "Lru"):

@@ -39,7 +39,7 @@ from xcfbench.errors import InputError
 from xcfbench.sim.allocators.base import Allocator
 from xcfbench.sim.arch import PAGE_SIZE, Arch
 from xcfbench.sim.frontends.base import FrontEnd, register
-from xcfbench.sim.lru import Lru, new_lru
+from xcfbench.sim.lru import Lru, listing, new_lru
 from xcfbench.sim.pages import PageCache
 
 MAX_RECLAIM_RETRIES = 16
@@ -198,6 +198,7 @@ class Zswap(FrontEnd):
         if pages.keep_compressed:
             self.keys[slot] = key
         self.entries[slot] = (handle, dlen)
+        self.lru = listing(self.lru, slot)  # a page trace's slots need not be dense
         self.lru[slot] = True
         self.compr_data_size += dlen
         self.zswap_b += dlen
