@@ -303,7 +303,7 @@ def test_check_counts_a_corrupt_object(frontend):
         alloc.write(fe.table[2].handle, bytes(4096))  # the raw huge page changed
         expected = 3
     else:
-        handle, size = fe.entries[1]
+        handle, size = fe.entry(1)
         expected = 1
     alloc.write(handle, bytes(size))
     assert fe.check() == expected

@@ -156,3 +156,106 @@ def test_replay_page_trace_cli(tmp_path):
     with pytest.raises(SystemExit) as exc:
         main(["replay", "--frontend", "zram", "--pages", str(pages), str(trace)])
     assert exc.value.code == 2
+
+
+# -- the per-slot tables: arrays indexed by slot, dicts for far slots --------------------------
+
+
+def _random_trace(seed, n_ops, slots, n_pages):
+    import random
+
+    rng = random.Random(seed)
+    lines = []
+    for _ in range(n_ops):
+        r, slot = rng.random(), rng.choice(slots)
+        if r < 0.6:
+            lines.append(f"w {slot} {rng.randrange(n_pages)}")
+        elif r < 0.8:
+            lines.append(f"r {slot}")
+        else:
+            lines.append(f"d {slot}")
+    return lines
+
+
+# zero pages, same-filled pages, huge (4000) and small objects, a failing compression
+LENGTHS = [0, -1, 4000, 300, 1200, 0xFFFF, 2100, 64]
+POOL_LIMITS = {"max_pool_percent": 12, "accept_threshold_percent": 70}
+
+
+@pytest.mark.parametrize("pure", [False, True])
+def test_far_slots_behave_as_near_ones(monkeypatch, pure):
+    # the same trace on slots 1..40, on slots past 10**12 (kept in dicts) and on slots
+    # 2041..2080 where, with a GROW_SPAN of 2060, the first stores past 2059 go to the
+    # dicts and are taken into the arrays as they grow: equal results
+    from xcfbench.sim.frontends import zswap as mod
+
+    monkeypatch.setenv("XCFBENCH_PURE", "1" if pure else "")
+    monkeypatch.setattr(mod, "GROW_SPAN", 2060)
+    monkeypatch.setattr(mod, "MIN_SLOTS", 1)
+    lines = _random_trace(5, 3000, list(range(1, 41)), len(LENGTHS))
+
+    def shifted(offset):
+        return [" ".join([f[0], str(int(f[1]) + offset), *f[2:]]) for f in map(str.split, lines)]
+
+    near = zswap(monkeypatch, LENGTHS, lines, **POOL_LIMITS)
+    fs = near["frontend_stats"]
+    assert fs["zswap"]["written_back_pages"] > 0 and fs["zswap"]["pool_limit_hit"] > 0
+    assert fs["vmstat"]["swpin_zero"] > 0 and near["rejects"]["reject_compress_fail"] > 0
+    assert zswap(monkeypatch, LENGTHS, shifted(10**12), **POOL_LIMITS) == near
+    assert zswap(monkeypatch, LENGTHS, shifted(2040), **POOL_LIMITS) == near
+
+
+def test_far_entries_move_into_the_grown_arrays(monkeypatch):
+    from xcfbench.sim.frontends import zswap as mod
+    from xcfbench.sim.pagetrace import build
+
+    monkeypatch.setattr(mod, "GROW_SPAN", 16)
+    fe, key_of = build("zswap", sized_pages(0, 500), compressor="lz4")
+    zero, page = key_of(0), key_of(1)
+    assert fe.store(1, page) and fe.n_slots == 1024  # MIN_SLOTS
+    assert fe.store(5000, page) and fe.store(5001, zero)  # 5000 >= 2 * 1024 + 16
+    assert fe.entry(5000) is not None and set(fe.far_lengths) == {5000, 5001}
+    for slot in (2000, 4010, 8000):  # each within 2 * n_slots + 16: the arrays grow
+        assert fe.store(slot, page)
+    assert fe.n_slots == 8001 and not fe.far_handles and not fe.far_lengths
+    assert fe.load(5000) and fe.load(5001) and not fe.load(5000) and fe.invalidate(8000)
+    assert fe.stored_pages == 3 and fe.compr_data_size == 3 * fe.pages.clen(page)
+    assert fe.stats()["vmstat"]["swpin_zero"] == 1
+
+
+def test_twin_tables_are_arrays_and_pure_ones_lists(monkeypatch):
+    from xcfbench.sim.allocators import twins
+    from xcfbench.sim.pagetrace import build
+
+    lines = _random_trace(9, 2000, list(range(1, 300)), len(LENGTHS))
+    results = {}
+    for pure in (False, True):
+        monkeypatch.setenv("XCFBENCH_PURE", "1" if pure else "")
+        results[pure] = zswap(monkeypatch, LENGTHS, lines, **POOL_LIMITS)
+        fe, key_of = build("zswap", sized_pages(*LENGTHS[2:5]), compressor="lz4")
+        for slot in range(1, 100):
+            assert fe.store(slot, key_of(slot % 3))
+        twin = twins.is_twin(fe.alloc)
+        assert twin == (not pure and twins.native_problem() is None)
+        assert type(fe.handles).__name__ == ("array" if twin else "list")
+        assert not fe.far_handles and not fe.far_lengths and not fe.keys
+        handle, length = fe.entry(7)
+        assert fe.entry(0) is None and fe.entry(10**15) is None
+        assert fe.stored_pages == 99 and length == fe.pages.clen(key_of(1))
+    assert results[False] == results[True]
+
+
+def test_zero_slot_invalidate_and_load(monkeypatch):
+    # a zeromap slot holds no entry: invalidate frees nothing (False); a load finds it
+    # once; a store over it of a real page takes it out of the zeromap
+    from xcfbench.sim.pagetrace import build
+
+    fe, key_of = build("zswap", sized_pages(0, 500), compressor="lz4")
+    for slot in (3, 10**13):
+        assert fe.store(slot, key_of(0)) and fe.stored_pages == 0
+        assert fe.invalidate(slot) is False
+        assert fe.load(slot) is False
+        assert fe.store(slot, key_of(0)) and fe.load(slot) and not fe.load(slot)
+        assert fe.store(slot, key_of(0)) and fe.store(slot, key_of(1))
+        assert fe.load(slot) and fe.stored_pages == 0
+    assert fe.stats()["vmstat"]["swpin_zero"] == 2 and not fe.far_lengths

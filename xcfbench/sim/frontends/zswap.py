@@ -28,14 +28,23 @@ Rules (spec zswap.md; section numbers are that file's):
 
 One memcg holds every page (the engine's cgroup); the shrinker (shrinker_enabled) is off,
 as it is by default.  Metadata (zswap_entry, xarray) is counted nowhere, as in the kernel.
+
+Per-slot state is kept in tables indexed by slot, not in a Python object per page: the
+entry's handle (no_entry: none) and its compressed length, or ZEROMAP as the length of a
+slot in the swap zeromap (an entry and a zeromap bit never coexist).  A twin's handles are
+ints >= 0 and go in an array('q'); a Python allocator's are objects (zsmalloc's are
+lists) and go in a list.  The tables grow with the slots in use; a slot far past them (a
+page trace may name any slot) is kept in dicts of the same meaning instead.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
-from typing import Any
+from array import array
+from collections.abc import Hashable, MutableSequence
+from typing import Any, Protocol
 
 from xcfbench.errors import InputError
+from xcfbench.sim.allocators import twins
 from xcfbench.sim.allocators.base import Allocator
 from xcfbench.sim.arch import PAGE_SIZE, Arch
 from xcfbench.sim.frontends.base import FrontEnd, register
@@ -53,6 +62,37 @@ REJECTS = (
     "reject_pool_full",
 )
 SHRINK_WORKER = ("sync", "off")
+ZEROMAP = -1  # the length of a slot in the swap zeromap
+GROW_SPAN = 1 << 20  # a slot this far past twice the tables' size goes to the dicts
+MIN_SLOTS = 1024
+
+
+class _Table(Protocol):
+    """slot -> value: a table's array or list, or the dict of far slots."""
+
+    def __getitem__(self, slot: int, /) -> Any: ...
+
+    def __setitem__(self, slot: int, value: Any, /) -> None: ...
+
+
+class _Far(dict[int, Any]):
+    """slot -> value for slots past the tables: a missing slot reads as the empty value,
+    and storing the empty value removes the slot (nothing is kept for it)."""
+
+    __slots__ = ("empty",)
+
+    def __init__(self, empty: Any) -> None:
+        super().__init__()
+        self.empty = empty
+
+    def __missing__(self, slot: int) -> Any:
+        return self.empty
+
+    def __setitem__(self, slot: int, value: Any) -> None:
+        if value == self.empty:
+            self.pop(slot, None)
+        else:
+            super().__setitem__(slot, value)
 
 
 @register
@@ -99,9 +139,16 @@ class Zswap(FrontEnd):
         self.zswap_max_pages = None if zswap_max is None else zswap_max // PAGE_SIZE
         self.shrink_worker_mode = shrink_worker
         self.full = False
-        self.entries: dict[int, tuple[Any, int]] = {}  # slot -> (handle, length)
+        # slot -> handle (no_entry: none) and slot -> length (ZEROMAP: in the zeromap)
+        twin = twins.is_twin(allocator)
+        self.no_entry: Any = -1 if twin else None
+        self.handles: MutableSequence[Any] = array("q") if twin else []
+        self.lengths = array("i")
+        self.n_slots = 0  # the tables' size
+        self.far_handles = _Far(self.no_entry)
+        self.far_lengths = _Far(0)
+        self.n_entries = 0
         self.lru: Lru[bool] = new_lru()  # slot -> referenced, head first
-        self.zeromap: set[int] = set()
         self.rejects = dict.fromkeys(REJECTS, 0)
         self.pool_limit_hit = 0
         self.written_back_pages: int = 0
@@ -110,18 +157,70 @@ class Zswap(FrontEnd):
         self.pswpout = 0
         self.zswap_b = 0  # MEMCG_ZSWAP_B
         self.shrink_worker_runs = 0
-        self.keys: dict[int, Hashable] = {}  # slot -> page key, with --verify
+        self.keys: dict[int, Hashable] = {}  # slot -> page key, with --verify only
+        self.keep_keys = pages.keep_compressed
+
+    # -- the per-slot tables ---------------------------------------------------------------------
+    def _tables(self, slot: int) -> tuple[_Table, _Table]:
+        """The handle and length tables that hold slot (a store's: they grow to take it
+        unless it is far past them)."""
+        if 0 <= slot < self.n_slots:
+            return self.handles, self.lengths
+        if 0 <= slot < 2 * self.n_slots + GROW_SPAN:
+            self._grow(max(slot + 1, self.n_slots + (self.n_slots >> 2), MIN_SLOTS))
+            return self.handles, self.lengths
+        return self.far_handles, self.far_lengths
+
+    def _grow(self, n_slots: int) -> None:
+        more = n_slots - self.n_slots
+        if isinstance(self.handles, array):
+            self.handles += array("q", (self.no_entry,)) * more
+        else:
+            self.handles += [self.no_entry] * more
+        self.lengths += array("i", (0,)) * more
+        self.n_slots = n_slots
+        for slot in {s for s in (*self.far_handles, *self.far_lengths) if 0 <= s < n_slots}:
+            if slot in self.far_handles:
+                self.handles[slot] = self.far_handles.pop(slot)
+            if slot in self.far_lengths:
+                self.lengths[slot] = self.far_lengths.pop(slot)
+
+    def entry(self, slot: int) -> tuple[Any, int] | None:
+        """(handle, compressed length) of slot's entry, or None."""
+        if 0 <= slot < self.n_slots:
+            handle, length = self.handles[slot], self.lengths[slot]
+        else:
+            handle, length = self.far_handles[slot], self.far_lengths[slot]
+        return None if handle == self.no_entry else (handle, length)
+
+    def _entries(self) -> list[tuple[int, Any, int]]:
+        """(slot, handle, length) of every entry."""
+        no_entry, handles, lengths = self.no_entry, self.handles, self.lengths
+        out = [(s, h, lengths[s]) for s, h in enumerate(handles) if h != no_entry]
+        out += [(s, h, self.far_lengths[s]) for s, h in self.far_handles.items()]
+        return out
 
     # -- helpers -------------------------------------------------------------------------------
     def _free_entry(self, slot: int) -> bool:
-        e = self.entries.pop(slot, None)
-        if e is None:
+        handles: _Table
+        lengths: _Table
+        if 0 <= slot < self.n_slots:
+            handles, lengths = self.handles, self.lengths
+        else:
+            handles, lengths = self.far_handles, self.far_lengths
+        handle = handles[slot]
+        if handle == self.no_entry:
             return False
+        dlen = lengths[slot]
+        handles[slot] = self.no_entry
+        lengths[slot] = 0
+        self.n_entries -= 1
         self.lru.pop(slot, None)
-        self.keys.pop(slot, None)
-        self.alloc.free(e[0])
-        self.compr_data_size -= e[1]
-        self.zswap_b -= e[1]
+        if self.keep_keys:
+            self.keys.pop(slot, None)
+        self.alloc.free(handle)
+        self.compr_data_size -= dlen
+        self.zswap_b -= dlen
         return True
 
     def shrink_memcg(self) -> int:
@@ -142,14 +241,12 @@ class Zswap(FrontEnd):
     def shrink_worker(self) -> None:
         self.shrink_worker_runs += 1
         failures = 0
-        while self.alloc.pool_pages() > self.thr_pages:
-            ret = self.shrink_memcg()
-            if ret == -2:
-                failures += 1  # a pass that made no attempt
-            elif ret:
+        pool_pages, shrink_memcg = self.alloc.pool_pages, self.shrink_memcg
+        while pool_pages() > self.thr_pages:
+            if shrink_memcg():  # -EAGAIN, or -ENOENT: a pass that made no attempt
                 failures += 1
-            if failures == MAX_RECLAIM_RETRIES:
-                break
+                if failures == MAX_RECLAIM_RETRIES:
+                    break
 
     def _reject(self, slot: int, reason: str | None) -> bool:
         if reason is not None:
@@ -164,40 +261,54 @@ class Zswap(FrontEnd):
     # -- the FrontEnd interface ------------------------------------------------------------------
     def store(self, slot: int, key: Hashable) -> bool:
         pages = self.pages
+        handles: _Table
+        lengths: _Table
+        if 0 <= slot < self.n_slots:
+            handles, lengths = self.handles, self.lengths
+        else:
+            handles, lengths = self._tables(slot)
         if pages.same_filled(key) == 0:
-            self._free_entry(slot)
-            self.zeromap.add(slot)
+            if handles[slot] != self.no_entry:
+                self._free_entry(slot)
+            lengths[slot] = ZEROMAP
             self.swpout_zero += 1
             return True
-        self.zeromap.discard(slot)
-        if self.zswap_max_pages is not None:
-            if self.zswap_max_pages == 0:
+        if lengths[slot] == ZEROMAP:
+            lengths[slot] = 0
+        zswap_max_pages = self.zswap_max_pages
+        if zswap_max_pages is not None:
+            if zswap_max_pages == 0:
                 return self._reject(slot, "reject_memcg_limit")
-            if self.zswap_b // PAGE_SIZE >= self.zswap_max_pages:
+            if self.zswap_b // PAGE_SIZE >= zswap_max_pages:
                 if self.shrink_memcg() != 0:
                     return self._reject(slot, "reject_memcg_limit")
-        pool = self.alloc.pool_pages()
+        alloc = self.alloc
+        pool = alloc.pool_pages()
         if pool >= self.max_pages:
             self.pool_limit_hit += 1
             self.full = True
-        elif self.full and pool <= self.thr_pages:
-            self.full = False
-        if self.full:
             return self._reject(slot, "reject_pool_full")
+        if self.full:
+            if pool > self.thr_pages:
+                return self._reject(slot, "reject_pool_full")
+            self.full = False
         dlen = pages.clen(key)
         if dlen is None:
             return self._reject(slot, "reject_compress_fail")
         if dlen > PAGE_SIZE:
             return self._reject(slot, "reject_compress_poor")
-        handle = self.alloc.malloc(dlen)
+        handle = alloc.malloc(dlen)
         if handle is None:
             return self._reject(slot, "reject_alloc_fail")
-        if pages.keep_compressed:  # --verify: the object holds the compressed bytes
-            self.alloc.write(handle, pages.compressed(key) or b"")
-        self._free_entry(slot)
-        if pages.keep_compressed:
+        if self.keep_keys:  # --verify: the object holds the compressed bytes
+            alloc.write(handle, pages.compressed(key) or b"")
+        if handles[slot] != self.no_entry:  # the slot's old entry goes
+            self._free_entry(slot)
+        if self.keep_keys:
             self.keys[slot] = key
-        self.entries[slot] = (handle, dlen)
+        handles[slot] = handle
+        lengths[slot] = dlen
+        self.n_entries += 1
         self.lru = listing(self.lru, slot)  # a page trace's slots need not be dense
         self.lru[slot] = True
         self.compr_data_size += dlen
@@ -207,8 +318,9 @@ class Zswap(FrontEnd):
         return True
 
     def load(self, slot: int) -> bool:
-        if slot in self.zeromap:
-            self.zeromap.discard(slot)
+        lengths: _Table = self.lengths if 0 <= slot < self.n_slots else self.far_lengths
+        if lengths[slot] == ZEROMAP:
+            lengths[slot] = 0
             self.swpin_zero += 1
             return True
         if self._free_entry(slot):
@@ -217,12 +329,14 @@ class Zswap(FrontEnd):
         return False
 
     def invalidate(self, slot: int) -> bool:
-        self.zeromap.discard(slot)
+        lengths: _Table = self.lengths if 0 <= slot < self.n_slots else self.far_lengths
+        if lengths[slot] == ZEROMAP:
+            lengths[slot] = 0
         return self._free_entry(slot)
 
     @property
     def stored_pages(self) -> int:
-        return len(self.entries)
+        return self.n_entries
 
     @property
     def memcg_charge_pages(self) -> int:
@@ -240,19 +354,19 @@ class Zswap(FrontEnd):
             "reject_compress_poor": self.rejects["reject_compress_poor"],
             "reject_kmemcache_fail": self.rejects["reject_kmemcache_fail"],
             "reject_reclaim_fail": self.rejects["reject_reclaim_fail"],
-            "stored_pages": len(self.entries),
+            "stored_pages": self.n_entries,
             "written_back_pages": self.written_back_pages,
         }
         return {
             "zswap": debugfs,
             "memory.stat": {
                 "zswap": self.zswap_b,
-                "zswapped": len(self.entries) * PAGE_SIZE,
+                "zswapped": self.n_entries * PAGE_SIZE,
                 "zswpout": self.zswpout,
                 "zswpin": self.zswpin,
                 "zswpwb": self.zswpwb,
             },
-            "meminfo": {"Zswap": pool * 4, "Zswapped": len(self.entries) * 4},
+            "meminfo": {"Zswap": pool * 4, "Zswapped": self.n_entries * 4},
             "vmstat": {
                 "zswpin": self.zswpin,
                 "zswpout": self.zswpout,
@@ -278,7 +392,7 @@ class Zswap(FrontEnd):
         pages are in the swap zeromap, not in zswap.)"""
         errors = 0
         decompress = self.pages.compressor.decompress
-        for slot, (handle, dlen) in self.entries.items():
+        for slot, handle, dlen in self._entries():
             data = self.alloc.read(handle)
             try:
                 ok = len(data) == dlen and decompress(data) == self.pages.data(self.keys[slot])
