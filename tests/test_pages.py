@@ -226,3 +226,25 @@ def test_verify_842_goes_through_its_decoder(monkeypatch, ref_file):
     )
     res = run(cfg)
     assert res.curr_pages > 0 and res.verify_errors == res.curr_pages
+
+
+@pytest.mark.parametrize("frontend", ["zcache", "zram", "zswap"])
+def test_a_compaction_line_with_an_allocator_that_has_none_does_nothing(tmp_path, runner, frontend):
+    """A page trace's c line on zbud (no compaction): no traceback, nothing freed."""
+    import json
+
+    from xcfbench.cli import cli
+
+    (tmp_path / "p.bin").write_bytes(b"abcd" * 2048)
+    args = ["replay", "--pages", str(tmp_path / "p.bin"), "--frontend", frontend, "--alloc"]
+    results = {}
+    for lines, name in (("w 1 0\nw 2 1\nd 1\n", "plain"), ("w 1 0\nw 2 1\nd 1\nc\n", "c")):
+        (tmp_path / f"{name}.trace").write_text(lines)
+        r = runner.invoke(
+            cli, [*args, "zbud", "-c", "lzo", str(tmp_path / f"{name}.trace"), "--json"]
+        )
+        assert r.exit_code == 0, r.stderr
+        results[name] = json.loads(r.stdout)
+    assert (
+        results["c"]["results"]["frontend_stats"] == results["plain"]["results"]["frontend_stats"]
+    )

@@ -88,7 +88,9 @@ class FrontEnd:
         raise NotImplementedError
 
     def compact(self) -> int:
-        return self.alloc.compact()
+        """The allocator's compaction; nothing to do for one without (a page trace's c
+        line, as zram's compact knob does on such a pool)."""
+        return self.alloc.compact() if self.alloc.supports_compaction else 0
 
     @property
     def stored_pages(self) -> int:
