@@ -298,9 +298,10 @@ def test_check_counts_a_corrupt_object(frontend):
         assert fe.store(slot, key) == (frontend == "zram" or key != 1)
     assert fe.check() == 0
     if frontend == "zram":
-        handle, size = fe.table[1].handle, fe.table[1].size
-        fe.table[3].same = 8  # the slot now claims another fill word
-        alloc.write(fe.table[2].handle, bytes(4096))  # the raw huge page changed
+        row = fe.row_of.get
+        handle, size = fe.words[row(1)], fe.sizes[row(1)]
+        fe.words[row(3)] = 8  # the slot now claims another fill word
+        alloc.write(fe.words[row(2)], bytes(4096))  # the raw huge page changed
         expected = 3
     else:
         handle, size = fe.entry(1)

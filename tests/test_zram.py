@@ -316,3 +316,107 @@ def test_bad_page_trace(monkeypatch):
         zram(monkeypatch, [100], ["R"])
     with pytest.raises(InputError, match="bad --recompress parameter"):
         zram(monkeypatch, [100], [], recompress="sized type=all")
+
+
+# -- the table's compact storage (issue 12) -------------------------------------------------
+
+
+def test_slot_map_keeps_dense_slots_in_an_array_and_far_ones_aside():
+    from xcfbench.sim.frontends.zram import SlotMap
+
+    m = SlotMap()
+    # 0 makes an array of 1024; 6200 is past twice that + 4096: aside
+    for slot, row in ((0, 1), (6200, 2), (10**12, 3), (3000, 4)):
+        m.set(slot, row)
+    assert len(m.dense) == 3001 and sorted(m.far) == [6200, 10**12]
+    m.set(6300, 5)  # the array grows to 6301 and takes 6200 in
+    assert len(m.dense) == 6301 and sorted(m.far) == [10**12]
+    assert [m.get(s) for s in (0, 1, 3000, 6300, 6200, 10**12, 10**13)] == [1, 0, 4, 5, 2, 3, 0]
+    assert list(m.rows_by_slot()) == [1, 4, 2, 5, 3]
+    assert (m.pop(6200), m.pop(10**12), m.pop(10**12), m.pop(7)) == (2, 3, 0, 0)
+    assert list(m.rows_by_slot()) == [1, 4, 5]
+
+
+@pytest.mark.parametrize("mode", ["block", "swap"])
+def test_writeback_and_recompression_walk_the_index_order(monkeypatch, mode):
+    # written in the order 10**12, 7, 2**40, 0: in block mode the index is the block
+    # (0 comes first), in swap mode each slot takes the next index (10**12 comes first)
+    slots = [10**12, 7, 2**40, 0]
+    writes = [f"w {s} {n}" for n, s in enumerate(slots)]
+    first = 0 if mode == "block" else 10**12
+    opts = {"mode": mode, "free_batch": False}
+    r = zram(
+        monkeypatch,
+        [4000] * 4,
+        writes + ["B", f"r {first}"],
+        writeback="huge",
+        writeback_limit=1,
+        **opts,
+    )
+    assert r["frontend_stats"]["bd_stat"] == {
+        "bd_count": 1 if mode == "block" else 0,
+        "bd_reads": 1,
+        "bd_writes": 1,
+    }
+    rmap = {4000: 3000}
+    lines = writes + ["R", f"d {first}"]
+    r = zram(
+        monkeypatch, [4000] * 4, lines, recompress_map=rmap, recompress="sized2 max_pages=1", **opts
+    )
+    mm = r["frontend_stats"]["mm_stat"]
+    assert (mm["compr_data_size"], mm["huge_pages"]) == (3 * 4096, 3)
+
+
+def test_idle_marks_only_stored_pages_and_an_access_clears_it(monkeypatch):
+    # same-filled and written-back pages are not marked; the zeromap page is not zram's
+    lines = ["w 1 0", "w 2 1", "w 3 2", "w 4 3", "B", "i", "r 2", "B"]
+    r = zram(monkeypatch, [4000, 100, -1, 0], lines, writeback="idle", mode="swap")
+    fs = r["frontend_stats"]
+    # the first B writes back nothing (nothing idle); after i, slots 1 and 2 are idle;
+    # reading 2 clears it (its free waits in the return cache): the second B writes
+    # back slot 1 only
+    assert fs["bd_stat"]["bd_writes"] == 1 and fs["vmstat"]["swpout_zero"] == 1
+    assert fs["mm_stat"]["same_pages"] == 1 and fs["mm_stat"]["compr_data_size"] == 100
+    assert fs["zram"]["pending_frees"] == 1
+
+
+def test_twin_and_python_allocator_tables_agree(monkeypatch):
+    from array import array
+
+    from xcfbench.sim.allocators import twins
+    from xcfbench.sim.pagetrace import build
+
+    if not twins.native_enabled():
+        pytest.skip("_native not built, or XCFBENCH_PURE")
+    rng = random.Random(5)
+    lines = [f"w {s} {s % 40}" for s in range(300)]
+    for _ in range(3000):
+        op = rng.choice("wwwwrdiRBc")
+        s = rng.randrange(400)
+        lines.append(
+            f"w {s} {rng.randrange(40)}" if op == "w" else op if op in "iRBc" else f"{op} {s}"
+        )
+    lengths = [0, -1] + [100 + 97 * k for k in range(38)]
+    rmap = {n: n // 2 for n in lengths if n > 0}
+    results, words = [], []
+    for native in (True, False):
+        if not native:
+            monkeypatch.setattr(twins, "_native", None)
+        for mode in ("swap", "block"):
+            r = zram(
+                monkeypatch,
+                lengths,
+                lines,
+                recompress_map=rmap,
+                recompress="sized2",
+                writeback="idle",
+                mode=mode,
+                mem_limit=64 * 4096,
+                cpus=2,
+            )
+            results.append(r)
+        fe, _ = build("zram", sized_pages(100), compressor="lz4")
+        words.append(type(fe.words))
+    assert results[:2] == results[2:]
+    assert results[0]["frontend_stats"]["bd_stat"]["bd_writes"] > 0
+    assert words == [array, list]

@@ -38,15 +38,22 @@ the same trace slot gets a new zram slot, as the kernel's cluster allocator woul
 frees happen on one CPU's return cache [assumption], the per-CPU allocation-side slot
 cache is not subtracted from free swap [assumption]; a backing device never fills.
 zram memory is not charged to any memcg (§7, inferred).
+
+Storage: the table is arrays indexed by zram index (a flags byte, a size, and one word for
+the handle, the fill word or the backing block), not an object per page; a run's slots map
+to indexes through an array too.  About 19 bytes per index, Python objects only for the
+Python allocators' handles and, when recompression or --verify reads pages again, the keys.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from array import array
+from collections.abc import Hashable, Iterator
 from typing import Any
 
 from xcfbench.errors import InputError
 from xcfbench.sim.allocators.base import Allocator
+from xcfbench.sim.allocators.twins import is_twin
 from xcfbench.sim.arch import PAGE_SIZE, Arch
 from xcfbench.sim.frontends.base import FrontEnd, register
 from xcfbench.sim.pages import PageCache
@@ -134,19 +141,69 @@ def lookup_class_index(alloc: Allocator, size: int) -> int:
     return merged(idx) if merged is not None else idx
 
 
-class _Slot:
-    """struct zram_table_entry: handle + size, or SAME + value, or WB + block; flags."""
+# A zram index's state is one byte of flags (zram_table_entry's, plus the swap layer's
+# zeromap bit for the index) and, as in the kernel's union, one word that is the handle,
+# the same-filled word or the backing block, with the compressed size beside it.
+ALLOCATED = 0x01  # the index holds a page
+SAME = 0x02  # ZRAM_SAME: the word is the fill value
+WB = 0x04  # ZRAM_WB: the word is the backing block
+HUGE = 0x08  # ZRAM_HUGE: stored whole (4096 B)
+IDLE = 0x10  # ZRAM_IDLE
+INCOMPRESSIBLE = 0x20  # ZRAM_INCOMPRESSIBLE: recompression did not shrink it
+RECOMPRESSED = 0x40  # priority 1: stored by the recompression algorithm
+ZEROMAP = 0x80  # swap mode: the swap zeromap's bit (an all-zero page, zram not called)
 
-    __slots__ = ("handle", "size", "same", "wb", "huge", "idle", "incompressible", "prio", "key")
+# mark_idle's table: every byte value with IDLE set where the page is allocated and
+# neither SAME nor WB (bytearray.translate does the pass in C).
+_IDLE_MARK = bytes(v | IDLE if v & (ALLOCATED | SAME | WB) == ALLOCATED else v for v in range(256))
+_IDLE_MARKABLE = [v for v in range(256) if v & (ALLOCATED | SAME | WB) == ALLOCATED]
+
+
+class SlotMap:
+    """slot -> row (a positive int), 0 for none, without an object per slot: an array
+    over the slots when they are dense (the engine's count up from 1, and most page
+    traces' from 0), a dict for the few far beyond the array."""
+
+    __slots__ = ("dense", "far")
 
     def __init__(self) -> None:
-        self.handle: Any = None
-        self.size = 0
-        self.same: int | None = None
-        self.wb: int | None = None
-        self.huge = self.idle = self.incompressible = False
-        self.prio = 0
-        self.key: Hashable | None = None
+        self.dense = array("q")
+        self.far: dict[int, int] = {}
+
+    def get(self, slot: int) -> int:
+        if slot < len(self.dense):
+            return self.dense[slot]
+        return self.far.get(slot, 0) if self.far else 0
+
+    def set(self, slot: int, row: int) -> None:
+        dense = self.dense
+        if slot >= len(dense):
+            size = len(dense)
+            if slot >= 2 * size + 4096:  # too far: growing would cost a word per gap
+                self.far[slot] = row
+                return
+            # an eighth more at a time: the slack stays small (array's realloc amortizes)
+            dense.frombytes(bytes(8 * (max(slot + 1, size + (size >> 3) + 1024) - size)))
+            for far in [s for s in self.far if s < len(dense)]:
+                dense[far] = self.far.pop(far)
+        dense[slot] = row
+
+    def pop(self, slot: int) -> int:
+        dense = self.dense
+        if slot < len(dense):
+            row = dense[slot]
+            dense[slot] = 0
+            return row
+        return self.far.pop(slot, 0) if self.far else 0
+
+    def rows_by_slot(self) -> Iterator[int]:
+        """The rows, in the order of their slots."""
+        for row in self.dense:
+            if row:
+                yield row
+        far = self.far
+        for slot in sorted(far):
+            yield far[slot]
 
 
 @register
@@ -222,15 +279,24 @@ class Zram(FrontEnd):
         swap_pages = (swap_size or totalram_pages * PAGE_SIZE) // PAGE_SIZE
         self.total_swap_pages = max(swap_pages - 1, 0)  # page 0: the mkswap header
         self.free_batch = free_batch
-        # the device table: zram slot index -> entry; swap mode maps slots to indexes
-        self.table: dict[int, _Slot] = {}
-        self._index_of: dict[int, int] = {}
-        self._next_index = 1
-        self.zeromap: set[int] = set()
+        # The device table, a row per zram index (row 0 unused).  Swap mode gives each
+        # allocated slot a new index, so row order is index order; block mode gives a
+        # block its row when it is first written, and the block is the index
+        # (SlotMap.rows_by_slot walks the rows in block order).
+        self.row_of = SlotMap()
+        self.flags = bytearray(1)
+        self.sizes = array("H", [0])
+        # Twins' handles are ints (kept in a word); the Python allocators' are objects.
+        self.words: Any = array("Q", [0]) if is_twin(allocator) else [0]
+        # The page behind each index, kept only for what reads it again: recompression
+        # and --verify's check().
+        self.keys: list[Hashable | None] | None = None
+        if self.recomp is not None or pages.keep_compressed:
+            self.keys = [None]
         self.slots_ret: list[int] = []
         self.cache_active = True
         self.swap_used = 0  # slots allocated (incl. awaiting free)
-        self.bd_blocks: set[int] = set()
+        self.bd_count = 0  # backing blocks in use (each written-back index holds one)
         self._next_block = 1
         # counters, kernel names
         self.pages_stored = 0
@@ -259,15 +325,20 @@ class Zram(FrontEnd):
         return getattr(self.alloc, "huge_class_size", 0) or PAGE_SIZE + 1
 
     def _index(self, slot: int, create: bool) -> int | None:
-        if self.mode == "block":
-            return slot
-        idx = self._index_of.get(slot)
-        if idx is None and create:
-            idx = self._index_of[slot] = self._next_index
-            self._next_index += 1
+        row = self.row_of.get(slot)
+        if row or not create:
+            return row or None
+        row = len(self.flags)
+        self.flags.append(0)
+        self.sizes.append(0)
+        self.words.append(0)
+        if self.keys is not None:
+            self.keys.append(None)
+        self.row_of.set(slot, row)
+        if self.mode == "swap":
             self.swap_used += 1
             self._check_cache_active()
-        return idx
+        return row
 
     def _check_cache_active(self) -> None:
         """mm/swap_slots.c check_cache_active, at each swap allocation."""
@@ -290,24 +361,38 @@ class Zram(FrontEnd):
         """zram_slot_free_notify (from swap_range_free)."""
         self.notify_free += 1
         self.swap_used -= 1
-        self.zeromap.discard(idx)
+        self.flags[idx] &= ~ZEROMAP
         self._free_page(idx)
 
     def _free_page(self, idx: int) -> None:
-        """zram_free_page."""
-        e = self.table.pop(idx, None)
-        if e is None:
+        """zram_free_page: the index keeps only its zeromap bit."""
+        flags = self.flags
+        f = flags[idx]
+        if not f & ALLOCATED:
             return
-        if e.huge:
+        if f & HUGE:
             self.huge_pages -= 1
-        if e.wb is not None:
-            self.bd_blocks.discard(e.wb)
-        elif e.same is not None:
+        if f & WB:
+            self.bd_count -= 1
+        elif f & SAME:
             self.same_pages -= 1
         else:
-            self.alloc.free(e.handle)
-            self.compr_data_size -= e.size
+            self.alloc.free(self.words[idx])
+            self.compr_data_size -= self.sizes[idx]
+        flags[idx] = f & ZEROMAP
+        self.words[idx] = 0
+        if self.keys is not None:
+            self.keys[idx] = None
         self.pages_stored -= 1
+
+    def _set(self, idx: int, flags: int, word: int, size: int, key: Hashable | None) -> None:
+        """A new entry at a freed index: zram_set_flag/handle/obj_size."""
+        self.flags[idx] |= ALLOCATED | flags
+        self.words[idx] = word
+        self.sizes[idx] = size
+        if self.keys is not None:
+            self.keys[idx] = key
+        self.pages_stored += 1
 
     # -- the FrontEnd interface ----------------------------------------------------------------
     def store(self, slot: int, key: Hashable) -> bool:
@@ -315,12 +400,12 @@ class Zram(FrontEnd):
         if self.mode == "swap" and pages.same_filled(key) == 0:
             idx = self._index(slot, create=True)
             assert idx is not None  # create=True always gives an index
-            self.zeromap.add(idx)  # swap_writepage: no zram call
+            self.flags[idx] |= ZEROMAP  # swap_writepage: no zram call
             self.swpout_zero += 1
             return True
         idx = self._index(slot, create=True)
         assert idx is not None  # create=True always gives an index
-        self.zeromap.discard(idx)
+        self.flags[idx] &= ~ZEROMAP
         ok = self.write_page(idx, key)
         if ok:
             self.succ_puts += 1
@@ -332,41 +417,37 @@ class Zram(FrontEnd):
         """zram_write_page + zram_accessed."""
         pages = self.pages
         value = pages.same_filled(key)
-        e = _Slot()
-        e.key = key
         if value is not None:
-            e.same = value
             self._free_page(idx)
             self.same_pages += 1
-        else:
-            clen = pages.clen(key)
-            if clen is None:
-                return self._fail("compress_fail")
-            huge = clen >= self.huge_class_size or clen > PAGE_SIZE
-            if huge:
-                clen = PAGE_SIZE
+            self._set(idx, SAME, value, 0, key)
+            return True
+        clen = pages.clen(key)
+        if clen is None:
+            return self._fail("compress_fail")
+        huge = clen >= self.huge_class_size or clen > PAGE_SIZE
+        if huge:
+            clen = PAGE_SIZE
+        handle = self.alloc.malloc(clen)
+        if handle is None:
+            self.writestall += 1  # the GFP_NOIO retry fails alike
             handle = self.alloc.malloc(clen)
             if handle is None:
-                self.writestall += 1  # the GFP_NOIO retry fails alike
-                handle = self.alloc.malloc(clen)
-                if handle is None:
-                    return self._fail("alloc_fail")
-            alloced = self.alloc.pool_pages()
-            if alloced > self.max_used_pages:
-                self.max_used_pages = alloced
-            if self.limit_pages and alloced > self.limit_pages:
-                self.alloc.free(handle)
-                return self._fail("mem_limit")
-            if pages.keep_compressed:  # --verify: the object holds the real bytes
-                self.alloc.write(handle, pages.data(key) if huge else pages.compressed(key) or b"")
-            self.compr_data_size += clen
-            self._free_page(idx)
-            e.handle, e.size, e.huge = handle, clen, huge
-            if huge:
-                self.huge_pages += 1
-                self.huge_pages_since += 1
-        self.table[idx] = e
-        self.pages_stored += 1
+                return self._fail("alloc_fail")
+        alloced = self.alloc.pool_pages()
+        if alloced > self.max_used_pages:
+            self.max_used_pages = alloced
+        if self.limit_pages and alloced > self.limit_pages:
+            self.alloc.free(handle)
+            return self._fail("mem_limit")
+        if pages.keep_compressed:  # --verify: the object holds the real bytes
+            self.alloc.write(handle, pages.data(key) if huge else pages.compressed(key) or b"")
+        self.compr_data_size += clen
+        self._free_page(idx)
+        if huge:
+            self.huge_pages += 1
+            self.huge_pages_since += 1
+        self._set(idx, HUGE if huge else 0, handle, clen, key)
         return True
 
     def _fail(self, reason: str) -> bool:
@@ -381,16 +462,15 @@ class Zram(FrontEnd):
         if idx is None:
             return False
         held = False
-        if self.mode == "swap" and idx in self.zeromap:
+        f = self.flags[idx]
+        if self.mode == "swap" and f & ZEROMAP:
             self.swpin_zero += 1
             held = True
-        else:
-            e = self.table.get(idx)
-            if e is not None:
-                held = True
-                e.idle = False
-                if e.wb is not None:
-                    self.bd_reads += 1
+        elif f & ALLOCATED:
+            held = True
+            self.flags[idx] = f & ~IDLE
+            if f & WB:
+                self.bd_reads += 1
         if self.mode == "swap":
             self.invalidate(slot)
         return held
@@ -398,12 +478,15 @@ class Zram(FrontEnd):
     def invalidate(self, slot: int) -> bool:
         """Block: a discard of the page.  Swap: free_swap_slot."""
         if self.mode == "block":
-            held = slot in self.table
+            idx = self.row_of.get(slot)
             self.notify_free += 1
-            self._free_page(slot)
+            if not idx:
+                return False
+            held = bool(self.flags[idx] & ALLOCATED)
+            self._free_page(idx)
             return held
-        idx = self._index_of.pop(slot, None)
-        if idx is None:
+        idx = self.row_of.pop(slot)
+        if not idx:
             return False
         if self.free_batch and self.cache_active:
             if len(self.slots_ret) >= SWAP_SLOTS_CACHE_SIZE:
@@ -423,41 +506,49 @@ class Zram(FrontEnd):
         return self.pages_stored
 
     # -- idle, recompression, writeback ------------------------------------------------------
+    def _in_index_order(self) -> Iterator[int]:
+        """The allocated indexes in zram index order (what recompress_store and
+        writeback_store walk)."""
+        flags = self.flags
+        rows = range(1, len(flags)) if self.mode == "swap" else self.row_of.rows_by_slot()
+        return (idx for idx in rows if flags[idx] & ALLOCATED)
+
     def mark_idle(self) -> int:
-        n = 0
-        for e in self.table.values():
-            if e.same is None and e.wb is None:
-                e.idle = True
-                n += 1
+        flags = self.flags
+        n = sum(map(flags.count, _IDLE_MARKABLE))
+        flags[:] = flags.translate(_IDLE_MARK)
         return n
 
     def recompress(self) -> int:
         """recompress_store with the configured algorithm and parameters; pages kept."""
         if self.recomp is None:
             raise InputError("recompression needs --recompress ALGO")
-        assert self._recomp_pages is not None
+        assert self._recomp_pages is not None and self.keys is not None
         _, rtype, threshold, max_pages = self.recomp
+        huge_only = rtype in ("huge", "huge_idle")
+        idle_only = rtype in ("idle", "huge_idle")
+        flags, sizes, keys = self.flags, self.sizes, self.keys
         done = 0
-        for idx in sorted(self.table):
-            e = self.table[idx]
-            if e.same is not None or e.wb is not None or e.incompressible or e.prio:
+        for idx in self._in_index_order():
+            f = flags[idx]
+            if f & (SAME | WB | INCOMPRESSIBLE | RECOMPRESSED):
                 continue
-            if (rtype in ("huge", "huge_idle") and not e.huge) or (
-                rtype in ("idle", "huge_idle") and not e.idle
-            ):
+            if (huge_only and not f & HUGE) or (idle_only and not f & IDLE):
                 continue
             if max_pages and done >= max_pages:
                 break
-            if threshold and e.size < threshold:
+            size = sizes[idx]
+            if threshold and size < threshold:
                 continue
-            e.idle = False
+            flags[idx] = f = f & ~IDLE
             done += 1
-            class_old = lookup_class_index(self.alloc, e.size)
-            new = self._recomp_pages.clen(e.key)
+            class_old = lookup_class_index(self.alloc, size)
+            key = keys[idx]
+            new = self._recomp_pages.clen(key)
             if new is None:
                 break  # a backend error ends the pass
             if lookup_class_index(self.alloc, new) >= class_old:
-                e.incompressible = True  # the only secondary was tried
+                flags[idx] = f | INCOMPRESSIBLE  # the only secondary was tried
                 continue
             if threshold and new >= threshold:
                 continue  # smaller class, above threshold: keep
@@ -465,13 +556,9 @@ class Zram(FrontEnd):
             if handle is None:
                 break
             if self._recomp_pages.keep_compressed:
-                self.alloc.write(handle, self._recomp_pages.compressed(e.key) or b"")
-            key = e.key
+                self.alloc.write(handle, self._recomp_pages.compressed(key) or b"")
             self._free_page(idx)
-            n = _Slot()
-            n.handle, n.size, n.prio, n.key = handle, new, 1, key
-            self.table[idx] = n
-            self.pages_stored += 1
+            self._set(idx, RECOMPRESSED, handle, new, key)
             self.compr_data_size += new
             self.recompressed += 1
         return done
@@ -480,28 +567,30 @@ class Zram(FrontEnd):
         if self.writeback_mode is None:
             raise InputError("writeback needs --writeback huge|idle|huge_idle|incompressible")
         mode = self.writeback_mode
+        huge_only = mode in ("huge", "huge_idle")
+        idle_only = mode in ("idle", "huge_idle")
+        incompressible_only = mode == "incompressible"
+        flags = self.flags
         n = 0
-        for idx in sorted(self.table):
-            e = self.table[idx]
-            if e.same is not None or e.wb is not None:
+        for idx in self._in_index_order():
+            f = flags[idx]
+            if f & (SAME | WB):
                 continue
             if (
-                (mode in ("huge", "huge_idle") and not e.huge)
-                or (mode in ("idle", "huge_idle") and not e.idle)
-                or (mode == "incompressible" and not e.incompressible)
+                (huge_only and not f & HUGE)
+                or (idle_only and not f & IDLE)
+                or (incompressible_only and not f & INCOMPRESSIBLE)
             ):
                 continue
             if self.writeback_limit is not None and self.writeback_limit == 0:
                 break
             block = self._next_block
             self._next_block += 1
-            self.bd_blocks.add(block)
+            self.bd_count += 1
             self.bd_writes += 1
+            key = self.keys[idx] if self.keys is not None else None
             self._free_page(idx)
-            w = _Slot()
-            w.wb, w.key = block, e.key
-            self.table[idx] = w
-            self.pages_stored += 1
+            self._set(idx, WB, block, 0, key)
             if self.writeback_limit is not None:
                 self.writeback_limit -= 1
             n += 1
@@ -530,7 +619,7 @@ class Zram(FrontEnd):
             "notify_free": self.notify_free,
         }
         bd = {
-            "bd_count": len(self.bd_blocks),
+            "bd_count": self.bd_count,
             "bd_reads": self.bd_reads,
             "bd_writes": self.bd_writes,
         }
@@ -574,21 +663,24 @@ class Zram(FrontEnd):
         device is not held by zram (the model keeps no backing-device bytes)."""
         errors = 0
         pages = self.pages
-        for e in self.table.values():
-            if e.wb is not None:
+        flags, words, keys = self.flags, self.words, self.keys
+        assert keys is not None  # --verify keeps them
+        for idx in self._in_index_order():
+            f = flags[idx]
+            if f & WB:
                 continue
-            page = pages.data(e.key)
-            if e.same is not None:
-                ok = page == e.same.to_bytes(8, "little") * (PAGE_SIZE // 8)
+            page = pages.data(keys[idx])
+            if f & SAME:
+                ok = page == words[idx].to_bytes(8, "little") * (PAGE_SIZE // 8)
             else:
-                data = self.alloc.read(e.handle)
+                data = self.alloc.read(words[idx])
                 comp = pages.compressor
-                if e.prio:
+                if f & RECOMPRESSED:
                     assert self._recomp_pages is not None
                     comp = self._recomp_pages.compressor
                 try:
-                    ok = len(data) == e.size and (
-                        data == page if e.huge else comp.decompress(data) == page
+                    ok = len(data) == self.sizes[idx] and (
+                        data == page if f & HUGE else comp.decompress(data) == page
                     )
                 except ValueError:
                     ok = False
