@@ -12,8 +12,8 @@ and written to a JSON document (kind "bench") that `xcfbench check` gates on.
   6. a 4-run sweep with --jobs 1 and --jobs 2
   7. distinct pages sized per second for each kernel compressor, with its target
   8. the 64 GiB runs, `run --size 64G --limit 32G --totalram 128G` (zs), on the text fill
-     and on the corpus's page image cycled to 64 GiB: wall time (target <= 60 s) and peak
-     RSS (target <= 1 GiB)
+     and on the corpus's page image cycled to 64 GiB, and through zram and zswap (lzo-rle):
+     wall time (target <= 60 s) and peak RSS (target <= 1 GiB)
   9. the seed run through zram and zswap (lzo-rle, zsmalloc): median of 3, no target
  10. the compiled and the pure paths: the seed run's JSON and every allocator's replay of
      churn.trace must be identical on both (target: identical)
@@ -420,10 +420,16 @@ CORPUS_IMAGE = Path(__file__).resolve().parents[2] / "corpora" / "python-strings
 
 
 def bench_big(
-    fill: str = "text", size: str = "64G", limit: str = "32G", totalram: str = "128G"
+    fill: str = "text",
+    frontend: str = "zcache",
+    size: str = "64G",
+    limit: str = "32G",
+    totalram: str = "128G",
 ) -> Figure:
     """A 64 GiB run (zs) in a process of its own: wall time and peak RSS."""
     shown = "image" if fill.startswith("image:") else fill
+    if frontend != "zcache":
+        shown = f"{shown}, {frontend}, lzo-rle"
     cmd = [
         *XCFBENCH,
         "run",
@@ -431,6 +437,9 @@ def bench_big(
         "zs",
         "--fill",
         fill,
+        "--frontend",
+        frontend,
+        *([] if frontend == "zcache" else ["-c", "lzo-rle"]),
         "--size",
         size,
         "--limit",
@@ -455,7 +464,7 @@ def bench_big(
         f" <= {BIG_TARGET_RSS >> 30} GiB: {verdict(met)}"
     )
     return Figure(
-        f"run {size}" if shown == "text" else f"run {size} {shown}",
+        f"run {size}" if shown == "text" else f"run {size} {shown.replace(', ', ' ')}",
         {"seconds": round(seconds, 2), "peak_rss_bytes": rss},
         f"<= {BIG_TARGET_S:.0f} s and <= {BIG_TARGET_RSS >> 30} GiB RSS",
         met,
@@ -584,6 +593,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         figures += bench_frontends()
         figures.append(bench_big())
         figures.append(bench_big(f"image:{CORPUS_IMAGE}"))
+        figures += [bench_big(frontend=fe) for fe in ("zram", "zswap")]
     figures += bench_paths()
     gib = os.environ.get(CAPTURE_ENV)
     if gib:
