@@ -26,7 +26,7 @@ int xb_attr_i64(PyObject *obj, const char *name, int64_t *out)
 	return 0;
 }
 
-int xb_grow(void **items, size_t *cap, size_t need, size_t item_size)
+int xb_grow_raw(void **items, size_t *cap, size_t need, size_t item_size)
 {
 	size_t ncap = *cap ? *cap : 16;
 	void *p;
@@ -40,9 +40,18 @@ int xb_grow(void **items, size_t *cap, size_t need, size_t item_size)
 		PyErr_NoMemory();
 		return -1;
 	}
-	memset((char *)p + *cap * item_size, 0, (ncap - *cap) * item_size);
 	*items = p;
 	*cap = ncap;
+	return 0;
+}
+
+int xb_grow(void **items, size_t *cap, size_t need, size_t item_size)
+{
+	size_t old = *cap;
+
+	if (xb_grow_raw(items, cap, need, item_size) < 0)
+		return -1;
+	memset((char *)*items + old * item_size, 0, (*cap - old) * item_size);
 	return 0;
 }
 

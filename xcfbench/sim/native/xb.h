@@ -62,5 +62,8 @@ extern PyTypeObject XbXcfmalloc_Type;
 int xb_attr_i64(PyObject *obj, const char *name, int64_t *out);
 /* A growable array of fixed-size items, zero-filled on growth; -1 + MemoryError. */
 int xb_grow(void **items, size_t *cap, size_t need, size_t item_size);
+/* The same without the zero fill, for arrays whose items are set before they are read:
+ * capacity never touched stays out of RSS (large blocks are mmap'd). */
+int xb_grow_raw(void **items, size_t *cap, size_t need, size_t item_size);
 
 #endif

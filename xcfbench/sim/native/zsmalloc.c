@@ -64,27 +64,6 @@ typedef struct {
 	uint32_t hspare;        /* free handles, LIFO */
 } zsmalloc;
 
-/* xb_grow without the zero fill: every item is set before it is read, and capacity never
- * touched stays out of RSS (large blocks are mmap'd). */
-static int grow(void **items, size_t *cap, size_t need, size_t item_size)
-{
-	size_t ncap = *cap ? *cap : 16;
-	void *p;
-
-	if (need <= *cap)
-		return 0;
-	while (ncap < need)
-		ncap *= 2;
-	p = PyMem_Realloc(*items, ncap * item_size);
-	if (!p) {
-		PyErr_NoMemory();
-		return -1;
-	}
-	*items = p;
-	*cap = ncap;
-	return 0;
-}
-
 static inline uint32_t *slots_of(size_class *c, int32_t z)
 {
 	return c->slots + (size_t)z * c->objs;
@@ -166,8 +145,8 @@ static int32_t new_zspage(zsmalloc *a, size_class *c)
 			PyErr_SetString(PyExc_MemoryError, "zsmalloc twin: too many zspages");
 			return NIL;
 		}
-		if (grow((void **)&c->zs, &c->zs_cap, c->nzs + 1, sizeof(*c->zs)) < 0 ||
-		    grow((void **)&c->slots, &c->slots_cap, (size_t)(c->nzs + 1) * c->objs,
+		if (xb_grow_raw((void **)&c->zs, &c->zs_cap, c->nzs + 1, sizeof(*c->zs)) < 0 ||
+		    xb_grow_raw((void **)&c->slots, &c->slots_cap, (size_t)(c->nzs + 1) * c->objs,
 			    sizeof(*c->slots)) < 0)
 			return NIL;
 		z = c->nzs++;
@@ -227,8 +206,8 @@ static int64_t zs_malloc(xb_alloc *base, uint64_t size)
 			PyErr_SetString(PyExc_MemoryError, "zsmalloc twin: too many handles");
 			return XB_ERROR;
 		}
-		if (grow((void **)&a->hoff, &a->hoff_cap, a->nh + 1, sizeof(*a->hoff)) < 0 ||
-		    grow((void **)&a->hcls, &a->hcls_cap, a->nh + 1, sizeof(*a->hcls)) < 0)
+		if (xb_grow_raw((void **)&a->hoff, &a->hoff_cap, a->nh + 1, sizeof(*a->hoff)) < 0 ||
+		    xb_grow_raw((void **)&a->hcls, &a->hcls_cap, a->nh + 1, sizeof(*a->hcls)) < 0)
 			return XB_ERROR;
 	}
 	cid = a->class_of[size];
