@@ -301,3 +301,24 @@ def test_sizes_no_allocator_takes_are_refused_alike(name):
         assert pure.malloc(size) is None and twin.malloc(size) is None, size
     assert (pure.malloc(0) is None) == (twin.malloc(0) is None)
     assert twin.pool_pages() == pure.pool_pages()
+
+
+def test_out_of_memory_is_one_line_and_status_1(monkeypatch, capsys, tmp_path):
+    """A live set past the machine's memory (or a twin's 32-bit tables) ends in one line,
+    not a traceback, whichever path raised it."""
+    from xcfbench.cli import main
+
+    def boom(*args, **kwargs):
+        raise MemoryError("zsmalloc: more than 2**31 live handles")
+
+    monkeypatch.setattr("xcfbench.sim.trace.replay", boom)
+    trace = tmp_path / "t.trace"
+    trace.write_text("a 1 100\n")
+    with pytest.raises(SystemExit) as exit_:
+        main(["replay", str(trace), "--alloc", "zs"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1
+    assert err == (
+        "xcfbench: error: out of memory (zsmalloc: more than 2**31 live handles):"
+        " the run holds more than fits\n"
+    )

@@ -66,6 +66,9 @@ def main(argv: list[str] | None = None) -> None:
         )
     except RecursionError:
         _fail("input nested too deeply")
+    except MemoryError as e:  # a live set past the machine's memory or a twin's limits
+        _silence_stdout()
+        _fail(f"out of memory{f' ({e})' if str(e) else ''}: the run holds more than fits", 1)
     sys.exit(code if isinstance(code, int) else 0)
 
 
