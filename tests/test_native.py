@@ -303,7 +303,7 @@ def test_sizes_no_allocator_takes_are_refused_alike(name):
     assert twin.pool_pages() == pure.pool_pages()
 
 
-def test_out_of_memory_is_one_line_and_status_1(monkeypatch, capsys, tmp_path):
+def test_out_of_memory_is_one_line_and_status_2(monkeypatch, capsys, tmp_path):
     """A live set past the machine's memory (or a twin's 32-bit tables) ends in one line,
     not a traceback, whichever path raised it."""
     from xcfbench.cli import main
@@ -317,7 +317,7 @@ def test_out_of_memory_is_one_line_and_status_1(monkeypatch, capsys, tmp_path):
     with pytest.raises(SystemExit) as exit_:
         main(["replay", str(trace), "--alloc", "zs"])
     err = capsys.readouterr().err
-    assert exit_.value.code == 1
+    assert exit_.value.code == 2
     assert err == (
         "xcfbench: error: out of memory (zsmalloc: more than 2**31 live handles):"
         " the run holds more than fits\n"

@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
         _fail("input nested too deeply")
     except MemoryError as e:  # a live set past the machine's memory or a twin's limits
         _silence_stdout()
-        _fail(f"out of memory{f' ({e})' if str(e) else ''}: the run holds more than fits", 1)
+        _fail(f"out of memory{f' ({e})' if str(e) else ''}: the run holds more than fits")
     sys.exit(code if isinstance(code, int) else 0)
 
 
