@@ -202,6 +202,25 @@ def test_native_replay_reads_lines_as_the_reference_does(tmp_path_factory, token
     assert got == want
 
 
+@pytest.mark.parametrize("length", [4095, 4096, 4097, 4098])
+@pytest.mark.parametrize("end", [b"\n", b"\r\n"])
+@pytest.mark.parametrize("where", ["first", "later"])
+def test_the_line_length_bound_is_the_references(tmp_path, monkeypatch, length, end, where):
+    """A line of up to 4096 bytes without its line end is read; one byte more is refused
+    on both paths."""
+    line = b"a" + b" " * (length - 6) + b"1 100"
+    assert len(line) == length
+    head = b"a 7 10\na 8 10\na 9 10\n" if where == "later" else b""
+    path = tmp_path / "t.trace"
+    path.write_bytes(head + line + end + b"f 1\n")
+    with pytest.MonkeyPatch.context() as mp:
+        want = _outcome(path, mp, pure=True)
+    with pytest.MonkeyPatch.context() as mp:
+        got = _outcome(path, mp, pure=False)
+    assert got == want
+    assert isinstance(want[0], str) == (length > 4096)
+
+
 @pytest.mark.parametrize("trace", TRACES)
 def test_native_replay_equals_pure_replay_on_reference_traces(trace, monkeypatch):
     from tests.helpers import TRACES as TRACE_DIR

@@ -288,8 +288,14 @@ static PyObject *replayer_feed(replayer *r, PyObject *args)
 				status = FEED_SLOW;
 			break;
 		}
-		/* a first line with a byte-order mark is the reference's to read */
-		kind = (r->lineno == 0 && *s == '\xef') ? -1 : parse_line(s, eol, &id, &size);
+		/* a first line with a byte-order mark, or one longer than MAX_LINE without its
+		 * line end, is the reference's to read (and refuse) */
+		if (r->lineno == 0 && *s == '\xef')
+			kind = -1;
+		else if (eol - s - (eol > s && eol[-1] == '\r') > MAX_LINE)
+			kind = -1;
+		else
+			kind = parse_line(s, eol, &id, &size);
 		if (kind < 0) {
 			status = FEED_SLOW;
 			break;
