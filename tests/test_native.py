@@ -341,3 +341,36 @@ def test_out_of_memory_is_one_line_and_status_2(monkeypatch, capsys, tmp_path):
         "xcfbench: error: out of memory (zsmalloc: more than 2**31 live handles):"
         " the run holds more than fits\n"
     )
+
+
+@pytest.mark.parametrize("kind", ["gz", "xz", "zst"])
+@pytest.mark.parametrize("damage", ["flip", "truncate"])
+def test_a_damaged_compressed_trace_fails_alike_on_both_paths(tmp_path, kind, damage):
+    """The C path reads a decompressing stream line by line, as the reference does, so
+    the first error (a garbled line, or the stream's own) is the same."""
+    import gzip
+    import lzma
+
+    import zstandard
+
+    from tests.helpers import TRACES as TRACE_DIR
+
+    text = (TRACE_DIR / "churn.trace").read_bytes()
+    packed = {
+        "gz": gzip.compress,
+        "xz": lzma.compress,
+        "zst": zstandard.ZstdCompressor(write_checksum=True).compress,
+    }[kind](text)
+    blob = bytearray(packed)
+    if damage == "flip":
+        blob[len(blob) // 2] ^= 0xFF
+    else:
+        del blob[len(blob) * 2 // 3 :]
+    path = tmp_path / f"t.trace.{kind}"
+    path.write_bytes(bytes(blob))
+    with pytest.MonkeyPatch.context() as mp:
+        want = _outcome(path, mp, pure=True)
+    with pytest.MonkeyPatch.context() as mp:
+        got = _outcome(path, mp, pure=False)
+    assert isinstance(want[0], str)
+    assert got == want

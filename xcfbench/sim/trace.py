@@ -418,6 +418,36 @@ CHUNK_BYTES = 1 << 20  # the native replay reads a stream this much at a time
 SIZE_CAP = (1 << 63) - 1  # sizes past it are refused by every allocator all the same
 
 
+def _chunks(f: BinaryIO) -> Iterator[bytes]:
+    """A trace's bytes, CHUNK_BYTES or so at a time.  A decompressing stream is read a
+    line at a time, as the reference reads it: a corrupt stream raises its error at the
+    same line, after the same lines were taken (a read of a whole chunk could meet the
+    error first, or later)."""
+    if not isinstance(f, _Decoding):
+        while chunk := f.read(CHUNK_BYTES):
+            yield chunk
+        return
+    lines: list[bytes] = []
+    size = 0
+    it = _lines(f)
+    while True:
+        try:
+            line = next(it, None)
+        except InputError:
+            if lines:
+                yield b"".join(lines)  # what the reference read before the error
+            raise
+        if line is None:
+            break
+        lines.append(line)
+        size += len(line)
+        if size >= CHUNK_BYTES:
+            yield b"".join(lines)
+            lines, size = [], 0
+    if lines:
+        yield b"".join(lines)
+
+
 def _replay_native(
     trace: Trace | TraceStream,
     alloc: Any,
@@ -446,14 +476,15 @@ def _replay_native(
             if progress is not None:
                 progress(min(start + step, total), total)
     else:
-        f = trace.file
-        buf, pos, final = b"", 0, False
+        chunks = _chunks(trace.file)
+        buf, pos, final, more = b"", 0, False, True
         while True:
-            if not final:
-                chunk = f.read(CHUNK_BYTES)
+            if more and not final:  # only when the lines in hand are used up
+                chunk = next(chunks, b"")
                 final = not chunk
                 buf, pos = buf[pos:] + chunk, 0
             pos, status = rp.feed(buf, pos, final)
+            more = status == 0
             if status == slow:
                 eol = buf.find(b"\n", pos, pos + MAX_LINE_BYTES + 3)
                 end = eol + 1 if eol >= 0 else min(len(buf), pos + MAX_LINE_BYTES + 3)
