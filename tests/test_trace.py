@@ -79,3 +79,42 @@ def test_replay_counts_refused_allocations_and_their_frees():
     assert (r.allocs, r.frees, r.failed_allocs, r.frees_of_failed) == (4, 3, 2, 2)
     assert (r.live_objects, r.live_bytes, r.pool_pages, r.peak_pool_pages) == (1, 4096, 1, 2)
     assert (r.peak_live_objects, r.peak_live_bytes) == (2, 4196)
+
+
+@pytest.mark.parametrize("pure", [False, True])
+def test_a_fifo_whose_writer_comes_later_is_waited_for(tmp_path, monkeypatch, pure):
+    """`mkfifo f; xcfbench replay f & ...; cat trace > f`: the replay waits for the
+    writer and reads everything (it used to read an empty trace at once)."""
+    import os
+    import threading
+    import time
+
+    from xcfbench.sim.trace import open_trace
+
+    monkeypatch.setenv("XCFBENCH_PURE", "1" if pure else "")
+    fifo = tmp_path / "f"
+    os.mkfifo(fifo)
+
+    def write_later() -> None:
+        time.sleep(0.3)
+        deadline = time.monotonic() + 10  # no reader by then: give up, the test fails
+        while True:
+            try:
+                fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    return
+                time.sleep(0.05)
+        os.set_blocking(fd, True)
+        os.write(fd, b"a 1 100\na 2 200\nf 1\n")
+        os.close(fd)
+
+    writer = threading.Thread(target=write_later)
+    writer.start()
+    try:
+        with open_trace(fifo) as stream:
+            result = replay(stream, "zbud", I386)
+    finally:
+        writer.join()
+    assert (result.ops, result.live_objects, result.live_bytes) == (3, 1, 200)

@@ -93,7 +93,15 @@ def _open_checked(path: str, what: str, allow_fifo: bool) -> int:
         if error is not None:
             raise error
         if stat.S_ISFIFO(mode):
-            os.set_blocking(fd, True)
+            # A FIFO opened without blocking reads as empty until a writer comes: open
+            # the same FIFO again, waiting for its writer as `cat FIFO` does.
+            again = f"/proc/self/fd/{fd}" if os.path.exists("/proc/self/fd") else path
+            try:
+                blocking = os.open(again, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            except OSError as e:
+                raise _open_error(path, what, e) from None
+            os.close(fd)
+            fd = blocking
     except BaseException:
         os.close(fd)
         raise
