@@ -248,3 +248,44 @@ def test_a_compaction_line_with_an_allocator_that_has_none_does_nothing(tmp_path
     assert (
         results["c"]["results"]["frontend_stats"] == results["plain"]["results"]["frontend_stats"]
     )
+
+
+@pytest.mark.parametrize(
+    "trace,message",
+    [
+        ("w 1_0 0\n", "malformed page-trace line"),
+        ("w +1 0\n", "malformed page-trace line"),
+        ("w \u0661 0\n", "malformed page-trace line"),  # an Arabic-Indic digit
+        ("w " + "1" * 21 + " 0\n", "malformed page-trace line"),
+        (" " * 4097 + "\n", "line longer than 4096 bytes"),
+    ],
+)
+def test_page_trace_lines_are_bounded_and_ascii(tmp_path, runner, trace, message):
+    from xcfbench.cli import cli
+
+    (tmp_path / "p.bin").write_bytes(bytes(4096))
+    (tmp_path / "t.trace").write_text(trace, encoding="utf-8")
+    pages = ["--frontend", "zram", "--pages", str(tmp_path / "p.bin")]
+    r = runner.invoke(cli, ["replay", *pages, str(tmp_path / "t.trace")])
+    assert r.exit_code == 2 and message in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_a_pages_file_is_a_bounded_regular_file_or_pipe(tmp_path, runner, monkeypatch):
+    import lzma
+
+    from xcfbench.cli import cli
+    from xcfbench.sim import pagetrace
+
+    (tmp_path / "t.trace").write_text("w 1 0\n")
+    args = ["replay", str(tmp_path / "t.trace"), "--frontend", "zram", "--pages"]
+    r = runner.invoke(cli, [*args, "/dev/zero"])
+    assert r.exit_code == 2 and "character device" in r.stderr
+    monkeypatch.setattr(pagetrace, "MAX_PAGES_BYTES", 8 * 4096)
+    (tmp_path / "big.xz").write_bytes(lzma.compress(bytes(9 * 4096)))  # a small bomb
+    r = runner.invoke(cli, [*args, str(tmp_path / "big.xz")])
+    assert r.exit_code == 2 and "larger than" in r.stderr
+    (tmp_path / "cut.xz").write_bytes(lzma.compress(bytes(4 * 4096))[:-8])
+    r = runner.invoke(cli, [*args, str(tmp_path / "cut.xz")])
+    assert r.exit_code == 2 and "not xz data" in r.stderr
+    (tmp_path / "ok.xz").write_bytes(lzma.compress(bytes(8 * 4096)))
+    assert runner.invoke(cli, [*args, str(tmp_path / "ok.xz")]).exit_code == 0

@@ -110,29 +110,45 @@ def _open_checked(path: str, what: str, allow_fifo: bool) -> int:
 
 @overload
 def read_input(
-    path: str, what: str, binary: Literal[False] = False, limit: int = MAX_DOCUMENT_BYTES
+    path: str,
+    what: str,
+    binary: Literal[False] = False,
+    limit: int = MAX_DOCUMENT_BYTES,
+    allow_fifo: bool = False,
 ) -> str: ...
 
 
 @overload
 def read_input(
-    path: str, what: str, binary: Literal[True], limit: int = MAX_DOCUMENT_BYTES
+    path: str,
+    what: str,
+    binary: Literal[True],
+    limit: int = MAX_DOCUMENT_BYTES,
+    allow_fifo: bool = False,
 ) -> bytes: ...
 
 
 @overload
 def read_input(
-    path: str, what: str, binary: bool = False, limit: int = MAX_DOCUMENT_BYTES
+    path: str,
+    what: str,
+    binary: bool = False,
+    limit: int = MAX_DOCUMENT_BYTES,
+    allow_fifo: bool = False,
 ) -> str | bytes: ...
 
 
 def read_input(
-    path: str, what: str, binary: bool = False, limit: int = MAX_DOCUMENT_BYTES
+    path: str,
+    what: str,
+    binary: bool = False,
+    limit: int = MAX_DOCUMENT_BYTES,
+    allow_fifo: bool = False,
 ) -> str | bytes:
-    """The whole of a user's input document (a regular file of at most limit bytes), or an
-    InputError that names the file and says what is wrong with it (what: "corpus",
-    "result file")."""
-    fd = _open_checked(path, what, allow_fifo=False)
+    """The whole of a user's input document (a regular file of at most limit bytes, or
+    with allow_fifo a pipe), or an InputError that names the file and says what is wrong
+    with it (what: "corpus", "result file")."""
+    fd = _open_checked(path, what, allow_fifo=allow_fifo)
     try:
         with os.fdopen(fd, "rb") as f:
             data = f.read(limit + 1)

@@ -28,6 +28,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator
 from typing import Any, TextIO
 
 from xcfbench.errors import InputError
+from xcfbench.io import MAX_LINE_BYTES
 from xcfbench.sim.allocators import create
 from xcfbench.sim.arch import PAGE_SIZE, get_arch
 from xcfbench.sim.compressors import create_compressor
@@ -35,21 +36,27 @@ from xcfbench.sim.frontends import compressor_call, create_frontend
 from xcfbench.sim.pages import PageCache
 
 OPS = {"w": 2, "r": 1, "d": 1, "c": 0, "i": 0, "R": 0, "B": 0}
+MAX_PAGES_BYTES = 4 << 30  # a pages file is held in memory: 1 Mi pages at most
 OP_METHODS = {"i": "mark_idle", "R": "recompress", "B": "writeback"}
 
 
 def read_pages(path: str | os.PathLike[str]) -> bytes:
+    """A pages file's bytes (xz-compressed when its name ends in .xz): a regular file or a
+    pipe, held in memory, so at most MAX_PAGES_BYTES once decompressed."""
+    from xcfbench.io import read_input, too_large
+
     path = os.fspath(path)
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise InputError(f"cannot read pages file {path}: {e.strerror}") from None
+    data = read_input(path, "pages file", binary=True, limit=MAX_PAGES_BYTES, allow_fifo=True)
     if path.endswith(".xz"):
+        unxz = lzma.LZMADecompressor()
         try:
-            data = lzma.decompress(data)
+            data = unxz.decompress(data, max_length=MAX_PAGES_BYTES + 1)
         except lzma.LZMAError as e:
             raise InputError(f"pages file {path}: not xz data ({e})") from None
+        if len(data) > MAX_PAGES_BYTES:
+            raise too_large(path, "pages file", MAX_PAGES_BYTES)
+        if not unxz.eof:
+            raise InputError(f"pages file {path}: not xz data (truncated)")
     if not data or len(data) % PAGE_SIZE:
         raise InputError(
             f"pages file {path}: {len(data)} bytes is not a whole number of {PAGE_SIZE}-byte pages"
@@ -69,7 +76,8 @@ def iter_trace_lines(path: str) -> Iterator[str]:
     name = "<stdin>" if path == "-" else os.path.basename(path)
     if path == "-" or not is_compressed_file(path):
         with open_stream(path, "page trace") as f:
-            for lineno, raw in enumerate(f, 1):
+            for lineno, raw in enumerate(iter(lambda: f.readline(MAX_LINE_BYTES + 3), b""), 1):
+                _check_length(raw, name, lineno)
                 try:
                     yield raw.decode("utf-8")
                 except UnicodeDecodeError as e:
@@ -77,9 +85,11 @@ def iter_trace_lines(path: str) -> Iterator[str]:
         return
     text = open_text_stream(path, "page trace")
     try:
+        lineno = 0
         while True:
+            lineno += 1
             try:
-                line = text.readline()
+                line = text.readline(MAX_LINE_BYTES + 3)
             except UnicodeDecodeError as e:
                 raise InputError(f"{name}: not UTF-8 text ({e.reason})") from None
             except decode_errors() as e:
@@ -88,9 +98,21 @@ def iter_trace_lines(path: str) -> Iterator[str]:
                 ) from None
             if not line:
                 return
+            _check_length(line, name, lineno)
             yield line
     finally:
         close_text_stream(text)
+
+
+def _check_length(line: bytes | str, name: str, lineno: int) -> None:
+    """A line of more than MAX_LINE_BYTES, its line end aside, is refused (as in trace
+    v1): a page trace is read a bounded line at a time."""
+    end = len(line)
+    for mark in ("\n", "\r"):
+        if end and line[end - 1 : end] in (mark, mark.encode()):
+            end -= 1
+    if end > MAX_LINE_BYTES:
+        raise InputError(f"{name}:{lineno}: line longer than {MAX_LINE_BYTES} bytes")
 
 
 def parse_line(line: str, lineno: int, name: str, n_pages: int) -> tuple[str, int, int]:
@@ -100,9 +122,11 @@ def parse_line(line: str, lineno: int, name: str, n_pages: int) -> tuple[str, in
     try:
         if nargs is None or len(fields) != nargs + 1:
             raise ValueError
-        args = [int(x) for x in fields[1:]]
-        if any(a < 0 for a in args):
+        # ASCII digits only, as in trace v1 (int() would take '1_0', '+1' and other
+        # scripts' digits), and no more of them than a u64 has
+        if not all(x.isascii() and x.isdigit() and len(x) <= 20 for x in fields[1:]):
             raise ValueError
+        args = [int(x) for x in fields[1:]]
     except ValueError:
         raise InputError(
             f"{name}:{lineno}: malformed page-trace line {line[:60]!r}"
