@@ -378,44 +378,77 @@ def replay(
                 progress(n, total)
             elif isinstance(trace, TraceStream) and (where := trace.progress()) is not None:
                 progress(*where)
-    pool_end, held_end = pool_pages(), pages_held()
+
+    def read_back() -> int:
+        """--verify's last look, after the end's compaction: every live object intact."""
+        errors = sum(alloc.read(h) != object_bytes(oid, sizes[oid]) for oid, h in handles.items())
+        alloc.check()
+        return verify_errors + errors
+
+    counts = {
+        "ops": n,
+        "allocs": allocs,
+        "frees": frees,
+        "failed_allocs": failed_allocs,
+        "frees_of_failed": frees_of_failed,
+        "live_objects": len(handles),
+        "live_bytes": live_bytes,
+        "peak_live_objects": peak_live_objects,
+        "peak_live_bytes": peak_live_bytes,
+        "peak_pool_pages": peak_pool,
+        "peak_pages_held": peak_held,
+    }
+    return _finish(
+        trace.name, alloc, arch, every, pages_compacted, counts, read_back if verify else None
+    )
+
+
+def _finish(
+    name: str,
+    alloc: Any,
+    arch: Arch,
+    every: int | None,
+    pages_compacted: int,
+    counts: dict[str, int],
+    read_back: Callable[[], int] | None = None,
+) -> ReplayResult:
+    """The end of a replay on either path: the pool as the trace left it, the end's
+    compaction, --verify's read-back (read_back: all the verify errors), the result."""
+    pool_end, held_end = alloc.pool_pages(), alloc.pages_held()
     after_compact = None
     if every is not None:
         pages_compacted += alloc.compact()
-        after_compact = pool_pages()
-    if verify:
-        for oid, h in handles.items():
-            if alloc.read(h) != object_bytes(oid, sizes[oid]):
-                verify_errors += 1
-        alloc.check()
+        after_compact = alloc.pool_pages()
     return ReplayResult(
-        trace=trace.name,
+        trace=name,
         allocator=alloc.name,
         arch=arch.name,
-        ops=n,
-        allocs=allocs,
-        frees=frees,
-        failed_allocs=failed_allocs,
-        frees_of_failed=frees_of_failed,
-        live_objects=len(handles),
-        live_bytes=live_bytes,
-        peak_live_objects=peak_live_objects,
-        peak_live_bytes=peak_live_bytes,
+        **counts,
         pool_pages=pool_end,
-        peak_pool_pages=peak_pool,
         pages_held=held_end,
-        peak_pages_held=peak_held,
         pool_pages_after_compact=after_compact,
         pages_compacted=pages_compacted if every is not None else None,
-        verified=verify,
-        verify_errors=verify_errors if verify else None,
+        verified=read_back is not None,
+        verify_errors=read_back() if read_back is not None else None,
         allocator_stats=alloc.stats(),
         metadata_bytes=alloc.metadata_bytes(),
     )
 
 
 CHUNK_BYTES = 1 << 20  # the native replay reads a stream this much at a time
-SIZE_CAP = (1 << 63) - 1  # sizes past it are refused by every allocator all the same
+SIZE_CAP = (1 << 63) - 1
+# The Replayer's counters that a ReplayResult takes under the same names.
+REPLAYER_COUNTS = (
+    "ops",
+    "allocs",
+    "frees",
+    "failed_allocs",
+    "frees_of_failed",
+    "live_objects",
+    "live_bytes",
+    "peak_live_objects",
+    "peak_live_bytes",
+)  # sizes past it are refused by every allocator all the same
 
 
 def _chunks(f: BinaryIO) -> Iterator[bytes]:
@@ -501,33 +534,6 @@ def _replay_native(
                 break
             if progress is not None and status == 0 and (where := trace.progress()) is not None:
                 progress(*where)
-    pool_end, held_end = alloc.pool_pages(), alloc.pages_held()
-    after_compact = None
-    pages_compacted = rp.pages_compacted
-    if every is not None:
-        pages_compacted += alloc.compact()
-        after_compact = alloc.pool_pages()
-    return ReplayResult(
-        trace=name,
-        allocator=alloc.name,
-        arch=arch.name,
-        ops=rp.ops,
-        allocs=rp.allocs,
-        frees=rp.frees,
-        failed_allocs=rp.failed_allocs,
-        frees_of_failed=rp.frees_of_failed,
-        live_objects=rp.live_objects,
-        live_bytes=rp.live_bytes,
-        peak_live_objects=rp.peak_live_objects,
-        peak_live_bytes=rp.peak_live_bytes,
-        pool_pages=pool_end,
-        peak_pool_pages=rp.peak_pool,
-        pages_held=held_end,
-        peak_pages_held=rp.peak_held,
-        pool_pages_after_compact=after_compact,
-        pages_compacted=pages_compacted if every is not None else None,
-        verified=False,
-        verify_errors=None,
-        allocator_stats=alloc.stats(),
-        metadata_bytes=alloc.metadata_bytes(),
-    )
+    counts = {name: getattr(rp, name) for name in REPLAYER_COUNTS}
+    counts["peak_pool_pages"], counts["peak_pages_held"] = rp.peak_pool, rp.peak_held
+    return _finish(name, alloc, arch, every, rp.pages_compacted, counts)
